@@ -1,0 +1,17 @@
+"""Tolerances and iteration budgets shared by the solvers (one place to tune them)."""
+
+# Newton on the self-consistent equations (log form, so relative).
+NEWTON_TOL = 1e-13
+NEWTON_MAX_ITER = 80
+# Halvings of a Newton step before the solve is declared stuck.
+MAX_BACKTRACK = 30
+# A solution counts as being on the wrong side of the real axis beyond this.
+BRANCH_TOL = 1e-9
+# Imaginary part of log z used while continuing along the real axis (then polished at 0).
+REAL_AXIS_DELTA = 1e-8
+# Maximal step halvings in a continuation path before giving up.
+MAX_PATH_HALVINGS = 40
+# Trapezoid quadrature of Gaussian expectations: half-width of the z range.
+QUAD_ZMAX = 9.0
+# Slope laws below this relative size are treated as the atom at 0.
+SLOPE_ZERO = 1e-15

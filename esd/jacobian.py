@@ -1,0 +1,409 @@
+"""The spectrum of J J^T for light-tailed weights (THEORY.md §3.3).
+
+For each z the solver finds m = M_{JJ^T}(z) = z G(z) - 1 and one subordination variable
+w_g per distinct layer from
+
+    gaussian:   z = (1 + m) m^(L-1) prod_l sigma_{w,l}^2 w_l
+    orthogonal: z = (1 + m)^(1-L) m^(L-1) prod_l sigma_{w,l}^2 w_l
+    m = E[d_l / (w_l - d_l)]   for every layer l,
+
+then ``G = (1 + m)/z`` and ``rho(x) = -Im m(x + i0)/(pi x)``. The physical branch
+(``m ~ m_1/z`` at infinity, ``Im m <= 0``, ``Im w >= 0`` for ``Im z >= 0``) is reached by
+continuation from |z| = huge and checked at every point; a point that cannot be solved
+raises :class:`esd.ConvergenceError` naming it and its residual.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.optimize import brentq, minimize_scalar
+
+from . import _kernels as K
+from . import config
+from .exceptions import ConvergenceError, InvalidParameter
+from .meanfield import MeanField, mean_field
+from .spec import NetworkSpec
+from .transforms import jacobian_moments
+
+__all__ = ["JacobianESD", "solve"]
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+_STATUS = {K.NOT_CONVERGED: "Newton did not converge", K.WRONG_BRANCH: "wrong branch (Herglotz sign)",
+           K.NOT_FINITE: "non-finite value"}
+
+
+def _as_points(name, z, dtype):
+    arr = np.asarray(z)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise InvalidParameter(name, z, "must be numeric")
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidParameter(name, z, "must be finite (no NaN or inf)")
+    return arr
+
+
+class JacobianESD:
+    """Spectrum of ``J J^T`` and eigenvalue law of ``J`` for a light-tailed network.
+
+    >>> sol = JacobianESD(NetworkSpec("relu", sigma_w=2 ** 0.5, depth=10))
+    >>> [round(v, 9) for v in sol.moments[:2]]
+    [1.0, 21.0]
+    """
+
+    def __init__(self, spec: NetworkSpec, mf: MeanField | None = None):
+        if not isinstance(spec, NetworkSpec):
+            raise InvalidParameter("spec", spec, "must be an esd.NetworkSpec")
+        self.spec = spec
+        self.mean_field = mf if mf is not None else mean_field(spec)
+        mf = self.mean_field
+        laws = mf.slope_laws
+        counts = np.bincount(mf.layer_group, minlength=len(laws)).astype(float)
+        self._atoms = np.concatenate([law.atoms for law in laws]).astype(float)
+        self._weights = np.concatenate([law.weights for law in laws]).astype(float)
+        self._off = np.cumsum([0] + [len(law.atoms) for law in laws]).astype(np.int64)
+        self._hz = np.array([law.hz for law in laws])
+        self._sq = np.sqrt(np.array([law.q for law in laws]))
+        self._code = np.array([law.pole_code for law in laws], dtype=np.int64)
+        self._p1 = np.array([law.pole_params[0] for law in laws])
+        self._p2 = np.array([law.pole_params[1] for law in laws])
+        self._mult = counts
+        self._L = float(spec.depth)
+        self._C = float(np.sum(np.log(spec.sigma_ws ** 2)))
+        self._orth = spec.weights == "orthogonal"
+        self._mu1 = np.array([np.sum(law.weights * law.atoms) for law in laws])
+        self._log_m1 = float(np.sum(np.log(mf.chi)))
+        if self._orth and spec.act.name == "linear":
+            raise InvalidParameter("activation", "linear",
+                                   "with orthogonal weights J J^T = sigma_w^(2L) I is a point mass; "
+                                   "it has no density to solve for")
+
+    # ------------------------------------------------------------------ kernels
+    def _args(self):
+        return (self._atoms, self._weights, self._off, self._hz, self._sq, self._code, self._p1,
+                self._p2, self._mult, self._L, self._C, self._orth)
+
+    def _solve_logz(self, t):
+        """m and w at log z = t (Im t in [0, pi)), each point from infinity."""
+        t = np.ascontiguousarray(t, dtype=np.complex128)
+        ms, ws, res, status = K.solve_points(t, self._mu1, self._log_m1, *self._args())
+        self._raise_failures(np.exp(t), res, status)
+        return ms, ws
+
+    def _solve_real(self, logx):
+        """m and w at z = exp(logx) + i0; any order of logx."""
+        logx = np.asarray(logx, dtype=float)
+        order = np.argsort(-logx, kind="stable")
+        ms, ws, res, status, polished = K.solve_real_axis(
+            np.ascontiguousarray(logx[order]), config.REAL_AXIS_DELTA, self._mu1, self._log_m1,
+            *self._args())
+        self._raise_failures(np.exp(logx[order]), res, status)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(order))
+        return ms[inv], ws[inv]
+
+    @staticmethod
+    def _raise_failures(points, res, status):
+        bad = np.flatnonzero(status != K.OK)
+        if bad.size:
+            k = bad[0]
+            raise ConvergenceError("Jacobian ESD solver", complex(points[k]), float(res[k]),
+                                   config.NEWTON_MAX_ITER,
+                                   f"{_STATUS.get(int(status[k]), 'failed')}; {bad.size} of "
+                                   f"{len(points)} points failed")
+
+    # ------------------------------------------------------------ transforms
+    def m_transform(self, z) -> np.ndarray:
+        """M(z) = z G(z) - 1 at complex z (real z > 0 means z + i0; Im z < 0 by conjugation)."""
+        z = _as_points("z", z, np.complex128)
+        shape = z.shape
+        z = z.ravel()
+        if np.any(z == 0):
+            raise InvalidParameter("z", 0, "must be non-zero")
+        out = np.empty(z.shape, dtype=np.complex128)
+        real_pos = (z.imag == 0) & (z.real > 0)
+        if real_pos.any():
+            out[real_pos] = self._solve_real(np.log(z.real[real_pos]))[0]
+        rest = ~real_pos
+        if rest.any():
+            zr = z[rest]
+            lower = zr.imag < 0
+            zu = np.where(lower, zr.conj(), zr)
+            # The negative real axis is approached from above (it lies outside the support).
+            t = np.log(zu)
+            t = np.where((zu.imag == 0) & (zu.real < 0), t - 1j * 1e-14, t)
+            m = self._solve_logz(t)[0]
+            out[rest] = np.where(lower, m.conj(), m)
+        return out.reshape(shape)
+
+    def stieltjes(self, z) -> np.ndarray:
+        """G(z) = ∫ rho(t)/(z - t) dt (Pennington's sign: Im G < 0 for Im z > 0)."""
+        z = _as_points("z", z, np.complex128)
+        return (1.0 + self.m_transform(z)) / z
+
+    def subordination(self, z) -> np.ndarray:
+        """w_l(z) for every layer: array of shape z.shape + (L,) (z in the closed upper half plane)."""
+        z = _as_points("z", z, np.complex128)
+        flat = z.ravel()
+        if np.any(flat.imag < 0) or np.any(flat == 0):
+            raise InvalidParameter("z", z, "must be non-zero with Im z >= 0")
+        ws = np.empty((flat.size, len(self._mu1)), dtype=np.complex128)
+        real_pos = (flat.imag == 0) & (flat.real > 0)
+        if real_pos.any():
+            ws[real_pos] = self._solve_real(np.log(flat.real[real_pos]))[1]
+        if (~real_pos).any():
+            ws[~real_pos] = self._solve_logz(np.log(flat[~real_pos]))[1]
+        return ws[:, self.mean_field.layer_group].reshape(z.shape + (self.spec.depth,))
+
+    # -------------------------------------------------------------- density
+    def log_density(self, logx) -> np.ndarray:
+        """Density of log x (of the continuous part): ``x rho(x) = -Im m(x + i0)/pi``.
+
+        Takes log x, so depths whose spectra over- or underflow float64 stay usable.
+        """
+        logx = _as_points("logx", logx, float)
+        m = self._solve_real(logx.ravel())[0]
+        return np.maximum(-m.imag / math.pi, 0.0).reshape(logx.shape)
+
+    def density(self, x) -> np.ndarray:
+        """rho(x) of the continuous part of the J J^T spectrum at real x (0 for x <= 0)."""
+        x = _as_points("x", x, float)
+        out = np.zeros(x.shape)
+        pos = x > 0
+        if pos.any():
+            out[pos] = self.log_density(np.log(x[pos])) / x[pos]
+        return out
+
+    # ------------------------------------------------------------------- CDF
+    def _mass_above(self, logx_sorted_desc):
+        """∫_{x}^{x_+} rho for each x (log x sorted decreasing), by Gauss-Legendre in
+        s = sqrt(log x_+ - log x), which removes the square-root edge."""
+        t_up = math.log(self.support[1])
+        lower = self.support[0]
+        t_low = math.log(lower) if lower > 0 else -np.inf
+        s_targets = np.sqrt(np.maximum(t_up - np.minimum(logx_sorted_desc, t_up), 0.0))
+        if lower > 0:
+            s_targets = np.minimum(s_targets, math.sqrt(t_up - t_low))
+        edges = [0.0]
+        for s in s_targets:
+            if s > edges[-1]:
+                n = max(1, int(math.ceil((s - edges[-1]) / 0.1)))
+                edges.extend(np.linspace(edges[-1], s, n + 1)[1:])
+        edges = np.asarray(edges)
+        a, b = edges[:-1], edges[1:]
+        nodes = (0.5 * (b - a))[:, None] * _GL_X[None, :] + (0.5 * (a + b))[:, None]
+        weights = (0.5 * (b - a))[:, None] * _GL_W[None, :]
+        if nodes.size:
+            rho = self.log_density(t_up - nodes.ravel()).reshape(nodes.shape)
+            panel = np.sum(weights * 2.0 * nodes * rho, axis=1)
+        else:
+            panel = np.zeros(0)
+        cum = np.concatenate([[0.0], np.cumsum(panel)])
+        return cum[np.searchsorted(edges, s_targets)]
+
+    def cdf(self, x) -> np.ndarray:
+        """P(eigenvalue of J J^T <= x), the atom at 0 included."""
+        x = _as_points("x", x, float)
+        flat = x.ravel()
+        out = np.where(flat >= self.support[1], 1.0, 0.0)
+        inside = (flat > 0) & (flat < self.support[1])
+        if inside.any():
+            lx = np.log(flat[inside])
+            order = np.argsort(-lx)
+            above = np.empty(lx.size)
+            above[order] = self._mass_above(lx[order])
+            out[inside] = np.clip(1.0 - above, 0.0, 1.0)
+        out[(flat > 0) & (flat <= self.support[0])] = self.atom_at_zero
+        return out.reshape(x.shape)
+
+    def quantile_log(self, prob: float) -> float:
+        """log of the prob-quantile of the continuous part (prob in (0, 1))."""
+        if not (0.0 < prob < 1.0):
+            raise InvalidParameter("prob", prob, "must be in (0, 1)")
+        target = (1.0 - prob) * (1.0 - self.atom_at_zero)   # mass above the quantile
+        t_up = math.log(self.support[1])
+        span = 1.0
+        while True:
+            lo = t_up - span
+            if self.support[0] > 0 and lo <= math.log(self.support[0]):
+                lo = math.log(self.support[0])
+                break
+            if self._mass_above(np.array([lo]))[0] >= target or span > 1e5:
+                break
+            span *= 2.0
+        f = lambda t: self._mass_above(np.array([t]))[0] - target
+        if f(lo) < 0:
+            return lo
+        return brentq(f, lo, t_up, xtol=1e-10)
+
+    def default_grid(self, k: int) -> np.ndarray:
+        """k points spanning the continuous part: log-spaced from the 0.1% quantile (or the
+        lower edge) to the upper edge, linear when the support spans less than a decade."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise InvalidParameter("grid", k, "must be an integer >= 2")
+        lo_edge, hi = self.support
+        lo = lo_edge if lo_edge > 0 else math.exp(self.quantile_log(1e-3))
+        if hi / lo < 10.0:
+            return np.linspace(lo, hi, k + 2)[1:-1]
+        return np.exp(np.linspace(math.log(lo), math.log(hi), k + 1)[:-1])
+
+    # ------------------------------------------------------------ moments
+    @cached_property
+    def moments(self) -> np.ndarray:
+        """m_1..m_4 of J J^T, exactly from the S-transform series."""
+        return jacobian_moments(self.mean_field.mu, self.spec.sigma_ws, self.spec.weights, 4)
+
+    @cached_property
+    def atom_at_zero(self) -> float:
+        """Mass of J J^T at 0: 1 - min_l P(phi'(h_l) != 0)."""
+        return float(max(0.0, 1.0 - np.min(self.mean_field.p_nonzero)))
+
+    # -------------------------------------------------------------- edges
+    def _log_x_real(self, m):
+        """log z(m) on the real m axis with real w_g; (value, ok) with ok False when z < 0
+        or some w_g has no real solution."""
+        L, C = self._L, self._C
+        total = C
+        sign = 1.0
+        for g, law in enumerate(self.mean_field.slope_laws):
+            pos = law.atoms[law.atoms > 0]
+            d_min = float(pos.min()) if law.kind == "atoms" else 0.0
+            w = K.w_of_m_real(m, law.atoms, law.weights, law.hz, math.sqrt(law.q), law.pole_code,
+                              law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max,
+                              d_min)
+            if not np.isfinite(w) or w == 0:
+                return -np.inf, False
+            total += self._mult[g] * math.log(abs(w))
+            sign *= math.copysign(1.0, w) ** self._mult[g]
+        if m == 0 or m == -1:
+            return -np.inf, False
+        e1 = (1.0 - L) if self._orth else 1.0
+        total += e1 * math.log(abs(1.0 + m)) + (L - 1.0) * math.log(abs(m))
+        sign *= math.copysign(1.0, 1.0 + m) ** (1 if e1 == 1.0 else int(abs(e1)) % 2)
+        sign *= math.copysign(1.0, m) ** (int(L - 1.0) % 2)
+        return total, sign > 0
+
+    @cached_property
+    def support(self) -> tuple[float, float]:
+        """(lower, upper) edge of the continuous part of the J J^T spectrum.
+
+        Upper: the minimum of x(m) over real m > 0 (the branch from m = 0 at infinity).
+        Lower: for slope laws with a gap above 0 (relu, hard-tanh, orthogonal linear), the
+        maximum of x(m) on the real branch below m_0 = -(1 - atom); 0 otherwise.
+        """
+        res = minimize_scalar(lambda s: self._log_x_real(math.exp(s))[0], bounds=(-60.0, 60.0),
+                              method="bounded", options={"xatol": 1e-12})
+        # Bounded Brent may stop on a plateau; refine on the bracket around its answer.
+        s0 = res.x
+        res = minimize_scalar(lambda s: self._log_x_real(math.exp(s))[0],
+                              bracket=(s0 - 0.5, s0, s0 + 0.5), method="brent",
+                              options={"xtol": 1e-14})
+        upper = math.exp(res.fun)
+        lower = 0.0
+        if all(law.kind == "atoms" for law in self.mean_field.slope_laws):
+            m0 = -(1.0 - self.atom_at_zero)
+            best, arg = -np.inf, None
+            ds = np.geomspace(1e-10, 1e8, 2000)
+            vals = [self._log_x_real(m0 - d) for d in ds]
+            for i, (v, ok) in enumerate(vals):
+                if not ok:
+                    if best > -np.inf:
+                        break
+                    continue
+                if v > best:
+                    best, arg = v, i
+                elif best > -np.inf and v < best - 1e-12:
+                    break
+            if arg is not None and 0 < arg < len(ds) - 1:
+                res = minimize_scalar(lambda s: -self._log_x_real(m0 - math.exp(s))[0],
+                                      bounds=(math.log(ds[arg - 1]), math.log(ds[arg + 1])),
+                                      method="bounded", options={"xatol": 1e-13})
+                lower = math.exp(-res.fun)
+        return float(lower), float(upper)
+
+    # ------------------------------------------------------- eigenvalues of J
+    def _log_s_transform_real(self, u):
+        """log S_{JJ^T}(u) for real u in (-(1 - atom), 0): the w_g are real and negative."""
+        total = -self._C
+        for g, law in enumerate(self.mean_field.slope_laws):
+            w = K.w_of_m_real(u, law.atoms, law.weights, law.hz, math.sqrt(law.q), law.pole_code,
+                              law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max, 0.0)
+            total -= self._mult[g] * math.log(-w)
+        total -= self._L * math.log(-u)
+        if self._orth:
+            total += self._L * math.log1p(u)
+        return total
+
+    def radial_cdf(self, r) -> np.ndarray:
+        """F(r) = P(|lambda| <= r) for the eigenvalues of J (Haagerup-Larsen, §3.5):
+        ``S_{JJ^T}(F(r) - 1) = 1/r^2``, solved by bisection on F in (atom, 1)."""
+        r = _as_points("r", r, float)
+        if np.any(r < 0):
+            raise InvalidParameter("r", r, "must be >= 0")
+        flat = r.ravel()
+        out = np.empty(flat.size)
+        a, b = self.inner_radius, self.spectral_radius
+        u_lo = -(1.0 - self.atom_at_zero)
+        for i, rv in enumerate(flat):
+            if rv >= b:
+                out[i] = 1.0
+            elif rv <= a:
+                out[i] = self.atom_at_zero
+            else:
+                target = -2.0 * math.log(rv)
+                f = lambda s: self._log_s_transform_real(-math.exp(s)) - target
+                # u = -exp(s); S decreases in u, so f increases with s.
+                hi = math.log(-u_lo) - 1e-15
+                lo = -1.0
+                while f(lo) > 0:
+                    lo *= 2.0
+                    if lo < -700:
+                        break
+                s = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15) if f(hi) > 0 else hi
+                out[i] = 1.0 + (-math.exp(s))
+        return out.reshape(r.shape)
+
+    @cached_property
+    def spectral_radius(self) -> float:
+        """Outer radius of the eigenvalue law of J: sqrt(m_1)."""
+        return float(math.exp(0.5 * self._log_m1))
+
+    @cached_property
+    def inner_radius(self) -> float:
+        """Inner radius a of the annulus: the limit u -> -(1 - atom) of S(u)^(-1/2)."""
+        u_lo = -(1.0 - self.atom_at_zero)
+        u = u_lo * (1.0 - 1e-13)
+        val = self._log_s_transform_real(u)
+        return float(math.exp(-0.5 * val)) if val < 600 else 0.0
+
+    @cached_property
+    def fraction_outside_unit_circle(self) -> float:
+        """1 - F(1): the share of eigenvalues of J with |lambda| > 1."""
+        if self.spectral_radius <= 1.0:
+            return 0.0
+        return float(1.0 - self.radial_cdf(np.array([1.0]))[0])
+
+
+def solve(spec: NetworkSpec, grid: int | None = None) -> dict:
+    """Solve everything the CLI reports for ``spec``; ``solve_seconds`` times the solve."""
+    start = time.perf_counter()
+    sol = JacobianESD(spec)
+    out = {
+        "q_star": sol.mean_field.to_dict()["q_star"],
+        "chi": float(sol.mean_field.chi[0]) if spec.identical_layers else sol.mean_field.chi.tolist(),
+        "moments": sol.moments.tolist(),
+        "support": list(sol.support),
+        "atom_at_zero": sol.atom_at_zero,
+        "spectral_radius": sol.spectral_radius,
+        "inner_radius": sol.inner_radius,
+        "fraction_outside_unit_circle": sol.fraction_outside_unit_circle,
+    }
+    if grid is not None:
+        x = sol.default_grid(grid)
+        out["density"] = {"x": x.tolist(), "rho": sol.density(x).tolist()}
+    out["solve_seconds"] = time.perf_counter() - start
+    return out

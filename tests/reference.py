@@ -1,0 +1,667 @@
+"""Slow, obviously-right mpmath reference for the light-tailed Jacobian ESD equations.
+
+Independent of the ``esd`` package: nothing here imports it.  Everything is evaluated with
+mpmath at ``dps`` decimal digits (default 30) and is meant as an oracle for tests.
+
+Equations (THEORY.md sections 3.1-3.5; Pennington's sign convention
+``G(z) = int rho(t) / (z - t) dt``, ``Im G < 0`` for ``Im z > 0``):
+
+* mean field: ``V(q) = E[phi(sqrt(q) Z)^2]``, ``q_1 = sigma_w1^2 * input_variance + sigma_b1^2``,
+  ``q_l = sigma_wl^2 V(q_{l-1}) + sigma_bl^2``; ``q*`` the stable fixed point reached from
+  ``q = 1``; squared slope ``d = phi'(sqrt(q) Z)^2``, ``mu_k = E[d^k]``, ``chi = sigma_w^2 mu_1``.
+* slope-law transform ``M_d(w) = E[d / (w - d)]``.
+* with ``m = M_{JJ^T}(z) = z G(z) - 1`` and one ``w_l`` per layer::
+
+      gaussian:   z = (1 + m)       m^(L-1) prod_l sigma_wl^2 w_l
+      orthogonal: z = (1 + m)^(1-L) m^(L-1) prod_l sigma_wl^2 w_l
+      m = M_{d_l}(w_l)   for every layer l
+
+  physical branch: ``Im m <= 0`` and ``Im w_l >= 0`` when ``Im z >= 0``;
+  ``G = (1 + m) / z``, ``rho(x) = -Im m(x + i0) / (pi x)``.
+
+Gaussian expectations are computed with :func:`mpmath.quad` in the standard-normal variable
+``Z``, with the real line split at points on two scales: the activation's own scale
+(``c / sqrt(q)``, where the integrand varies for large ``q``) and the Gaussian's scale; for
+``M_d(w)`` the split also brackets the nearest complex singularity ``d(h) = w`` with a
+geometrically graded mesh, so near-real ``w`` stays accurate.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath as mp
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_DPS",
+    "ConstantSlopeLaw",
+    "GaussianSlopeLaw",
+    "ReferenceSolveError",
+    "mp_chi",
+    "mp_dM_slope",
+    "mp_density",
+    "mp_dphi",
+    "mp_gauss_expect",
+    "mp_layer_q",
+    "mp_length_map",
+    "mp_M_slope",
+    "mp_m2_formula",
+    "mp_phi",
+    "mp_q_star",
+    "mp_residual",
+    "mp_slope",
+    "mp_slope_law",
+    "mp_slope_moment",
+    "mp_solve",
+    "mp_solve_continuation",
+    "mp_solve_laws",
+    "mp_stieltjes",
+]
+
+ACTIVATIONS = ("tanh", "sigmoid", "erf")
+DEFAULT_DPS = 30
+# Integration range in the standard-normal variable: beyond |Z| = 16 the Gaussian weight is
+# below 1e-56, far under any tolerance used here, for every bounded integrand.
+_ZMAX = 16
+# Split points on the Gaussian scale, and multipliers of 1/sqrt(q) on the activation scale.
+_GAUSS_POINTS = (1, 2, 4, 8)
+_ACT_SCALES = ("0.25", "0.5", "1", "2", "4", "8")
+_QUAD_METHOD = "tanh-sinh"
+
+
+class ReferenceSolveError(RuntimeError):
+    """The mpmath reference could not produce a verified solution (residual or branch)."""
+
+
+def _check_name(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation {name!r} unknown; choose one of {ACTIVATIONS}")
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def mp_phi(name):
+    """Activation ``phi`` as an mpmath function of one argument."""
+    _check_name(name)
+    if name == "tanh":
+        return lambda h: mp.tanh(h)
+    if name == "sigmoid":
+        return lambda h: 1 / (1 + mp.exp(-h))
+    return lambda h: mp.erf(mp.sqrt(mp.pi) * h / 2)
+
+
+def mp_dphi(name):
+    """Derivative ``phi'`` as an mpmath function of one argument."""
+    _check_name(name)
+    if name == "tanh":
+        return lambda h: mp.sech(h) ** 2
+    if name == "sigmoid":
+
+        def dsig(h):
+            s = 1 / (1 + mp.exp(-h))
+            return s * (1 - s)
+
+        return dsig
+    return lambda h: mp.exp(-mp.pi * h * h / 4)
+
+
+def mp_slope(name):
+    """Squared slope ``d(h) = phi'(h)^2``."""
+    dphi = mp_dphi(name)
+    return lambda h: dphi(h) ** 2
+
+
+def _slope_max(name):
+    """``max_h d(h) = d(0)``: 1 for tanh and erf, 1/16 for the logistic sigmoid."""
+    return mp.mpf(1) / 16 if name == "sigmoid" else mp.mpf(1)
+
+
+def _slope_preimage(name, w):
+    """A complex ``h`` with ``d(h) = w`` (the one nearest the real axis), or None.
+
+    Only used to place quadrature split points; the result is checked by substitution.
+    """
+    w = mp.mpmathify(w)
+    if w == 0:
+        return None
+    try:
+        if name == "tanh":  # sech(h)^4 = w
+            h = mp.acosh(1 / mp.root(w, 4))
+        elif name == "sigmoid":  # (1 / (4 cosh^2(h/2)))^2 = w
+            h = 2 * mp.acosh(1 / (2 * mp.root(w, 4)))
+        else:  # exp(-pi h^2 / 2) = w
+            h = mp.sqrt(-2 * mp.log(w) / mp.pi)
+    except (ValueError, ZeroDivisionError):  # pragma: no cover - defensive
+        return None
+    d = mp_slope(name)(h)
+    if abs(d - w) > mp.mpf(10) ** (-10) * abs(w):
+        return None
+    return h
+
+
+# ----------------------------------------------------------------------------- quadrature
+
+
+def _positive_points(q, extra=()):
+    """Sorted split points in ``(0, _ZMAX]`` for the standard-normal variable, plus 0."""
+    sq = mp.sqrt(q)
+    pts = {mp.mpf(0), mp.mpf(_ZMAX)}
+    pts.update(mp.mpf(p) for p in _GAUSS_POINTS)
+    pts.update(mp.mpf(c) / sq for c in _ACT_SCALES)
+    pts.update(mp.mpf(p) for p in extra)
+    return sorted(p for p in pts if 0 <= p <= _ZMAX)
+
+
+def _quad(f, points, *, err_tol=None):
+    value, err = mp.quad(f, points, error=True, method=_QUAD_METHOD)
+    if err_tol is not None and err > err_tol * max(1, abs(value)):
+        raise ReferenceSolveError(
+            f"mpmath.quad error estimate {mp.nstr(err, 3)} above {mp.nstr(err_tol, 3)} "
+            f"(value {mp.nstr(value, 10)})"
+        )
+    return value
+
+
+def mp_gauss_expect(f, q, *, dps=DEFAULT_DPS, even=False, extra_points=(), tails=True,
+                    error=False):
+    """``E[f(sqrt(q) Z)]``, ``Z ~ N(0, 1)``, by :func:`mpmath.quad` at ``dps`` digits.
+
+    The line is folded onto ``[0, inf)`` (``f(h) + f(-h)``, or ``2 f(h)`` when ``even=True``,
+    valid for ``f(-h) = f(h)``) and split at ``0``, ``{1, 2, 4, 8, 16}`` (Gaussian scale),
+    ``c / sqrt(q)``, ``c in {1/4, 1/2, 1, 2, 4, 8}`` (activation scale) and ``extra_points``;
+    ``tails=True`` adds ``[16, inf)`` (needed only for integrands that are not bounded).
+    With ``error=True`` returns ``(value, quad_error_estimate)``.
+    """
+    with mp.workdps(dps):
+        q = mp.mpf(q)
+        if q <= 0:
+            raise ValueError(f"q must be > 0, got {q}")
+        sq = mp.sqrt(q)
+        pos = _positive_points(q, extra_points)
+        if tails:
+            pos = pos + [mp.inf]
+        norm = 1 / mp.sqrt(2 * mp.pi)
+
+        def integrand(z):
+            return f(sq * z) * mp.exp(-z * z / 2) * norm
+
+        if even:
+            def folded(z):
+                return 2 * integrand(z)
+        else:  # Z is symmetric: E f(sqrt(q) Z) = int_0^inf (f(sqrt(q) z) + f(-sqrt(q) z)) dN
+            def folded(z):
+                return integrand(z) + integrand(-z)
+        value, err = mp.quad(folded, pos, error=True, method=_QUAD_METHOD)
+        if error:
+            return +value, err
+        return +value
+
+
+def mp_length_map(name, q, *, dps=DEFAULT_DPS):
+    """``V(q) = E[phi(sqrt(q) Z)^2]``."""
+    phi = mp_phi(name)
+    even = name != "sigmoid"
+    return mp_gauss_expect(lambda h: phi(h) ** 2, q, dps=dps, even=even, tails=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _slope_moment_cached(name, q, k, dps):
+    d = mp_slope(name)
+    return mp_gauss_expect(lambda h: d(h) ** k, q, dps=dps, even=True, tails=False)
+
+
+def mp_slope_moment(name, q, k, *, dps=DEFAULT_DPS):
+    """``mu_k(q) = E[d^k]``, ``d = phi'(sqrt(q) Z)^2``."""
+    _check_name(name)
+    with mp.workdps(dps):
+        return _slope_moment_cached(name, mp.mpf(q), int(k), dps)
+
+
+def mp_chi(name, sigma_w, q, *, dps=DEFAULT_DPS):
+    """``chi = sigma_w^2 mu_1(q)``."""
+    with mp.workdps(dps):
+        return mp.mpf(sigma_w) ** 2 * mp_slope_moment(name, q, 1, dps=dps)
+
+
+# ----------------------------------------------------------------------------- mean field
+
+
+@functools.lru_cache(maxsize=None)
+def _q_star_cached(name, sigma_w, sigma_b, dps):
+    sw2 = mp.mpf(sigma_w) ** 2
+    sb2 = mp.mpf(sigma_b) ** 2
+
+    def lmap(q, d=dps):
+        return sw2 * mp_length_map(name, q, dps=d) + sb2
+
+    # 1) iterate from q = 1 at low precision until the steps are small: this is the fixed
+    #    point the network actually reaches (the map is increasing, so iterates are monotone).
+    with mp.workdps(15):
+        q_prev, q_cur = mp.mpf(1), lmap(mp.mpf(1), 15)
+        for _ in range(2000):
+            if abs(q_cur - q_prev) < mp.mpf("1e-2") * q_cur:
+                break
+            q_prev, q_cur = q_cur, lmap(q_cur, 15)
+        else:
+            raise ReferenceSolveError(f"length map iteration did not settle ({name}, {sigma_w}, "
+                                      f"{sigma_b}): last q {q_cur}")
+    # 2) polish with findroot (secant from the last two iterates)
+    with mp.workdps(dps):
+        qs = mp.findroot(lambda q: lmap(q) - q, (mp.mpf(q_prev), mp.mpf(q_cur)),
+                         solver="secant", tol=mp.mpf(10) ** (-(dps - 2)), verify=False)
+        resid = abs(lmap(qs) - qs)
+        if resid > mp.mpf(10) ** (-(dps - 4)) * qs:
+            raise ReferenceSolveError(f"q* residual {resid}")
+        # the root must lie ahead of the iterates (the map is increasing, so the iterates
+        # approach the fixed point they converge to monotonically) ...
+        step = q_cur - q_prev
+        if step != 0 and (qs - q_cur) * step < 0:
+            raise ReferenceSolveError("findroot left the basin of the iterated fixed point")
+        # ... and be stable: slope of the map below 1 (central difference)
+        eps = qs * mp.mpf("1e-8")
+        slope = (lmap(qs + eps) - lmap(qs - eps)) / (2 * eps)
+        if not 0 <= slope < 1:
+            raise ReferenceSolveError(f"fixed point q*={qs} is not stable (map slope {slope})")
+        return +qs
+
+
+def mp_q_star(name, sigma_w, sigma_b, *, dps=DEFAULT_DPS):
+    """Stable fixed point of ``q -> sigma_w^2 V(q) + sigma_b^2`` reached by iteration from 1."""
+    _check_name(name)
+    return _q_star_cached(name, mp.mpf(sigma_w), mp.mpf(sigma_b), dps)
+
+
+def _as_list(value, depth, label):
+    if isinstance(value, (list, tuple)):
+        if len(value) != depth:
+            raise ValueError(f"{label} has length {len(value)}, expected {depth}")
+        return list(value)
+    return [value] * depth
+
+
+@functools.lru_cache(maxsize=None)
+def _layer_q_cached(name, sigma_ws, sigma_bs, input_variance, dps):
+    with mp.workdps(dps):
+        out = []
+        sw2 = [mp.mpf(s) ** 2 for s in sigma_ws]
+        sb2 = [mp.mpf(s) ** 2 for s in sigma_bs]
+        q = sw2[0] * mp.mpf(input_variance) + sb2[0]
+        out.append(q)
+        for l in range(1, len(sigma_ws)):
+            q = sw2[l] * mp_length_map(name, q, dps=dps) + sb2[l]
+            out.append(q)
+        return tuple(out)
+
+
+def mp_layer_q(name, sigma_ws, sigma_bs, input_variance, *, dps=DEFAULT_DPS):
+    """List ``[q_1, ..., q_L]``.
+
+    ``sigma_ws`` is a sequence (its length is the depth); ``sigma_bs`` a sequence of the same
+    length or a scalar.  ``input_variance=None`` puts every layer at its own ``q*``.
+    """
+    _check_name(name)
+    depth = len(sigma_ws)
+    sigma_bs = _as_list(sigma_bs, depth, "sigma_bs")
+    if input_variance is None:
+        return [mp_q_star(name, sw, sb, dps=dps) for sw, sb in zip(sigma_ws, sigma_bs)]
+    key = (tuple(mp.mpf(s) for s in sigma_ws), tuple(mp.mpf(s) for s in sigma_bs))
+    return list(_layer_q_cached(name, key[0], key[1], mp.mpf(input_variance), dps))
+
+
+# ----------------------------------------------------------------------------- slope laws
+
+
+class GaussianSlopeLaw:
+    """Law of ``d = phi'(sqrt(q) Z)^2``: ``M(w) = E[d/(w-d)]`` and ``M'(w) = -E[d/(w-d)^2]``.
+
+    The values ``d(h)`` and the Gaussian weights at the quadrature nodes are memoised (the
+    tanh-sinh nodes repeat from call to call), which makes repeated transforms cheaper.
+    """
+
+    def __init__(self, name, q, dps=DEFAULT_DPS):
+        _check_name(name)
+        self.name = name
+        self.dps = dps
+        with mp.workdps(dps):
+            self.q = mp.mpf(q)
+            self._sq = mp.sqrt(self.q)
+        self._slope = mp_slope(name)
+        self._nodes = {}
+        self._dmax = _slope_max(name)
+
+    def __repr__(self):
+        return f"GaussianSlopeLaw({self.name!r}, q={mp.nstr(self.q, 12)}, dps={self.dps})"
+
+    def moment(self, k):
+        return mp_slope_moment(self.name, self.q, k, dps=self.dps)
+
+    def _node(self, z):
+        key = (z, mp.mp.prec)
+        val = self._nodes.get(key)
+        if val is None:
+            val = (self._slope(self._sq * z), 2 * mp.exp(-z * z / 2) / mp.sqrt(2 * mp.pi))
+            self._nodes[key] = val
+        return val
+
+    def _points(self, w):
+        """Split points, adding a graded mesh around the nearest singularity ``d(h) = w``."""
+        extra = []
+        h = _slope_preimage(self.name, w)
+        if h is not None:
+            centre = abs(mp.re(h)) / self._sq
+            width = abs(mp.im(h)) / self._sq
+            if width < mp.mpf("0.5"):
+                extra.append(centre)
+                off = width
+                while off < 2:
+                    extra.extend([centre - off, centre + off])
+                    off *= 3
+        return _positive_points(self.q, extra)
+
+    def _expect(self, g, w, dps):
+        with mp.workdps(dps):
+            w = mp.mpmathify(w)
+
+            def integrand(z):
+                d, weight = self._node(z)
+                return g(d, w) * weight
+
+            return +_quad(integrand, self._points(w), err_tol=mp.mpf(10) ** (-(dps - 5)))
+
+    def M(self, w, dps=None):
+        return self._expect(lambda d, w: d / (w - d), w, dps or self.dps)
+
+    def dM(self, w, dps=None):
+        return self._expect(lambda d, w: -d / (w - d) ** 2, w, dps or self.dps)
+
+
+class ConstantSlopeLaw:
+    """Degenerate slope law ``d == c``: ``M(w) = c / (w - c)`` (linear network for c = 1)."""
+
+    def __init__(self, c=1):
+        self.c = mp.mpf(c)
+
+    def __repr__(self):
+        return f"ConstantSlopeLaw({mp.nstr(self.c, 12)})"
+
+    def moment(self, k):
+        return self.c**k
+
+    def M(self, w, dps=None):
+        return self.c / (w - self.c)
+
+    def dM(self, w, dps=None):
+        return -self.c / (w - self.c) ** 2
+
+
+@functools.lru_cache(maxsize=None)
+def _slope_law_cached(name, q, dps):
+    return GaussianSlopeLaw(name, q, dps)
+
+
+def mp_slope_law(name, q, *, dps=DEFAULT_DPS):
+    """Cached :class:`GaussianSlopeLaw` for ``(name, q, dps)``."""
+    with mp.workdps(dps):
+        return _slope_law_cached(name, mp.mpf(q), dps)
+
+
+def mp_M_slope(name, q, w, *, dps=DEFAULT_DPS):
+    """``M_d(w) = E[d / (w - d)]``, ``d = phi'(sqrt(q) Z)^2``, complex ``w``."""
+    return mp_slope_law(name, q, dps=dps).M(w)
+
+
+def mp_dM_slope(name, q, w, *, dps=DEFAULT_DPS):
+    """``d/dw M_d(w) = -E[d / (w - d)^2]``."""
+    return mp_slope_law(name, q, dps=dps).dM(w)
+
+
+# ----------------------------------------------------------------------------- the system
+
+
+def _check_weights(weights):
+    if weights not in ("gaussian", "orthogonal"):
+        raise ValueError(f"weights {weights!r} unknown; choose 'gaussian' or 'orthogonal'")
+
+
+def _group_layers(sigma_ws, laws):
+    """Group identical (sigma_w, law) layers: list of [sigma_w^2, law, multiplicity, first]."""
+    groups = []
+    index = {}
+    layer_group = []
+    for l, (sw, law) in enumerate(zip(sigma_ws, laws)):
+        key = (mp.mpf(sw), id(law))
+        if key not in index:
+            index[key] = len(groups)
+            groups.append([mp.mpf(sw) ** 2, law, 0, l])
+        groups[index[key]][2] += 1
+        layer_group.append(index[key])
+    return groups, layer_group
+
+
+def _equations(weights, groups, depth, z):
+    """Residual and Jacobian of the grouped system, in relative (scale-free) form.
+
+    unknowns x = (m, w_1, ..., w_G);
+    r_0 = (1+m)^a m^(L-1) prod_g (s_g w_g)^(n_g) / z - 1, a = 1 (gaussian) or 1-L (orthogonal);
+    r_g = M_g(w_g) / m - 1.
+    """
+    a = 1 if weights == "gaussian" else 1 - depth
+
+    def product(m, ws):
+        p = (1 + m) ** a * m ** (depth - 1)
+        for (s2, _law, n, _first), w in zip(groups, ws):
+            p *= (s2 * w) ** n
+        return p / z
+
+    def F(m, *ws):
+        out = [product(m, ws) - 1]
+        for (_s2, law, _n, _first), w in zip(groups, ws):
+            out.append(law.M(w) / m - 1)
+        return out
+
+    def J(m, *ws, dps=None):
+        p = product(m, ws)
+        n_unknowns = 1 + len(groups)
+        jac = mp.zeros(n_unknowns, n_unknowns)
+        jac[0, 0] = p * (mp.mpf(a) / (1 + m) + mp.mpf(depth - 1) / m)
+        for g, ((_s2, law, n, _first), w) in enumerate(zip(groups, ws), start=1):
+            jac[0, g] = p * n / w
+            jac[g, 0] = -law.M(w, dps) / m**2
+            jac[g, g] = law.dM(w, dps) / m
+        return jac
+
+    return F, J
+
+
+def _branch_ok(z, m, ws, tol):
+    """Physical-branch signs: Im m <= 0, Im w >= 0 (and Im G <= 0) for Im z >= 0."""
+    sign = 1 if mp.im(z) >= 0 else -1
+    if sign * mp.im(m) > tol * max(1, abs(m)):
+        return False, f"Im m = {mp.nstr(mp.im(m), 5)} has the wrong sign"
+    for w in ws:
+        if sign * mp.im(w) < -tol * max(1, abs(w)):
+            return False, f"Im w = {mp.nstr(mp.im(w), 5)} has the wrong sign"
+    G = (1 + m) / z
+    if sign * mp.im(G) > tol * max(1, abs(G)):
+        return False, f"Im G = {mp.nstr(mp.im(G), 5)} has the wrong sign"
+    return True, ""
+
+
+def mp_solve_laws(weights, sigma_ws, laws, z, m_start, w_starts, *, dps=DEFAULT_DPS,
+                  jac_dps=20, residual_tol="1e-25", branch_tol="1e-20", maxsteps=12,
+                  check_branch=True):
+    """Solve the Jacobian system for general slope laws (one per layer).
+
+    ``laws[l]`` has ``M(w)`` and ``dM(w)``; layers with the same ``sigma_w`` and the *same law
+    object* are grouped, so the unknowns are ``m`` and one ``w`` per group.  ``w_starts`` is
+    either one start per layer or one per group.  Uses :func:`mpmath.findroot` (multidimensional
+    Newton; the Jacobian is evaluated at ``jac_dps`` digits and re-used while the iterate moves
+    less than 1e-6 relative, i.e. a chord method near the root).
+
+    Returns ``(m, ws, residual)`` with ``ws`` one ``mpc`` per LAYER.  Raises
+    :class:`ReferenceSolveError` when the residual (max over the relative equations) is not
+    below ``residual_tol`` or the branch signs fail.
+    """
+    _check_weights(weights)
+    depth = len(sigma_ws)
+    if len(laws) != depth:
+        raise ValueError("need one slope law per layer")
+    with mp.workdps(dps):
+        z = mp.mpmathify(z)
+        if z == 0:
+            raise ValueError("z = 0 is not allowed")
+        groups, layer_group = _group_layers(sigma_ws, laws)
+        if len(w_starts) == depth:
+            w0 = [mp.mpmathify(w_starts[g[3]]) for g in groups]
+        elif len(w_starts) == len(groups):
+            w0 = [mp.mpmathify(w) for w in w_starts]
+        else:
+            raise ValueError(f"w_starts has length {len(w_starts)}; expected {depth} (one per "
+                             f"layer) or {len(groups)} (one per distinct layer)")
+        x0 = [mp.mpc(m_start)] + [mp.mpc(w) for w in w0]
+        F, J = _equations(weights, groups, depth, z)
+
+        cache = {}
+
+        def F_memo(*x):
+            key = tuple(x)
+            if key not in cache:
+                with mp.workdps(dps):
+                    cache[key] = [+v for v in F(*[+xi for xi in x])]
+            return cache[key]
+
+        jac_state = {}
+
+        def J_chord(*x):
+            x_j = jac_state.get("x")
+            if x_j is not None:
+                moved = max(abs(a - b) / max(abs(b), mp.mpf("1e-30")) for a, b in zip(x, x_j))
+                if moved < mp.mpf("1e-6"):
+                    return jac_state["J"]
+            with mp.workdps(jac_dps):
+                jac = J(*[+xi for xi in x], dps=jac_dps)
+            jac_state["x"], jac_state["J"] = list(x), jac
+            return jac
+
+        scale = max(1, max(abs(v) for v in x0))
+        tol = mp.mpf(10) ** (-(dps - 3)) / scale
+        try:
+            sol = mp.findroot(F_memo, x0, J=J_chord, tol=tol, maxsteps=maxsteps,
+                              verify=False, multidimensional=True)
+        except ZeroDivisionError as exc:  # pragma: no cover - singular Jacobian
+            raise ReferenceSolveError(f"findroot failed at z={z}: {exc}") from exc
+        x = [+sol[i] for i in range(len(x0))]
+        residual = max(abs(r) for r in F_memo(*x))
+        if not residual < mp.mpf(residual_tol):
+            raise ReferenceSolveError(
+                f"residual {mp.nstr(residual, 3)} >= {residual_tol} at z={mp.nstr(z, 12)} "
+                f"(start m={m_start})")
+        m, ws_g = x[0], x[1:]
+        if check_branch:
+            ok, why = _branch_ok(z, m, ws_g, mp.mpf(branch_tol))
+            if not ok:
+                raise ReferenceSolveError(f"non-physical branch at z={mp.nstr(z, 12)}: {why}")
+        ws = [ws_g[g] for g in layer_group]
+        return m, ws, residual
+
+
+def _laws_for(name, qs, dps):
+    return [mp_slope_law(name, q, dps=dps) for q in qs]
+
+
+def mp_solve(name, weights, sigma_ws, qs, z, m_start, w_starts, *, dps=DEFAULT_DPS,
+             return_residual=False, **kwargs):
+    """Solve for ``(m, [w_1..w_L])`` at ``z`` from the start ``(m_start, w_starts)``.
+
+    ``sigma_ws`` and ``qs`` are per-layer sequences (identical layers repeated; identical
+    ``(sigma_w, q)`` pairs are grouped, so depth 100 costs as much as depth 1).  Real ``z``
+    is solved on the real axis: the start selects the ``z + i0`` branch and the signs are
+    checked.  Returns ``(m, ws)`` (``ws`` per layer), or ``(m, ws, residual)``.
+    """
+    _check_name(name)
+    if len(sigma_ws) != len(qs):
+        raise ValueError("sigma_ws and qs must have the same length (the depth)")
+    laws = _laws_for(name, qs, dps)
+    m, ws, residual = mp_solve_laws(weights, sigma_ws, laws, z, m_start, w_starts, dps=dps,
+                                    **kwargs)
+    return (m, ws, residual) if return_residual else (m, ws)
+
+
+def mp_residual(name, weights, sigma_ws, qs, z, m, ws, *, dps=DEFAULT_DPS):
+    """Max modulus of the relative residuals at ``(m, ws)`` (``ws`` per layer)."""
+    _check_weights(weights)
+    with mp.workdps(dps):
+        laws = _laws_for(name, qs, dps)
+        groups, _ = _group_layers(sigma_ws, laws)
+        F, _J = _equations(weights, groups, len(sigma_ws), mp.mpmathify(z))
+        wg = [mp.mpmathify(ws[g[3]]) for g in groups]
+        return max(abs(r) for r in F(mp.mpmathify(m), *wg))
+
+
+def mp_stieltjes(z, m):
+    """``G(z) = (1 + m) / z``."""
+    return (1 + m) / z
+
+
+def mp_density(name, weights, sigma_ws, qs, x, m_start, w_starts, *, dps=DEFAULT_DPS):
+    """``rho(x) = -Im m(x + i0) / (pi x)`` at real ``x``, solved from the given start."""
+    with mp.workdps(dps):
+        x = mp.mpf(x)
+        m, _ws = mp_solve(name, weights, sigma_ws, qs, x, m_start, w_starts, dps=dps)
+        return -mp.im(m) / (mp.pi * x)
+
+
+def mp_m2_formula(weights, sigma_ws, laws):
+    """Second moment of J J^T from THEORY.md 3.4 (``m_1 = prod chi_l``)."""
+    m1 = mp.mpf(1)
+    acc = mp.mpf(0)
+    for sw, law in zip(sigma_ws, laws):
+        mu1, mu2 = law.moment(1), law.moment(2)
+        m1 *= mp.mpf(sw) ** 2 * mu1
+        acc += mu2 / mu1**2 - (1 if weights == "orthogonal" else 0)
+    return m1, m1**2 * (1 + acc)
+
+
+# ----------------------------------------------------------------------------- continuation
+
+
+def _asymptotic_start(weights, sigma_ws, laws, z):
+    """``m ~ m1/z + m2/z^2`` and ``w ~ mu1/m + mu2/mu1`` (from ``M(w) ~ mu1/w + mu2/w^2``)."""
+    m1, m2 = mp_m2_formula(weights, sigma_ws, laws)
+    m = m1 / z + m2 / z**2
+    ws = [law.moment(1) / m + law.moment(2) / law.moment(1) for law in laws]
+    return m, ws
+
+
+def mp_solve_continuation(weights, sigma_ws, laws, z, *, dps=DEFAULT_DPS, path_dps=18,
+                          y_start=None, factor="0.6", z_scale=None):
+    """Physical-branch solution at ``z`` with no outside start (slow; for self-tests).
+
+    Starts far up the imaginary direction, ``x + i*Y``, with ``Y`` large compared with the
+    spectrum (``m ~ m1/z`` there), and lowers ``Y`` geometrically to ``Im z`` (to 0 for real
+    ``z``), solving with warm starts at ``path_dps`` digits, then polishes at ``dps``.  The
+    branch signs are checked at every step.  Returns ``(m, ws)``.
+    """
+    with mp.workdps(dps):
+        z = mp.mpmathify(z)
+        x, y_target = mp.re(z), mp.im(z)
+        if y_target < 0:
+            raise ValueError("use Im z >= 0 (conjugate symmetry gives the rest)")
+        m1, m2 = mp_m2_formula(weights, sigma_ws, laws)
+        scale = z_scale if z_scale is not None else max(abs(x), m2 / m1)
+        y = mp.mpf(y_start) if y_start is not None else 50 * scale
+        y_floor = max(y_target, scale * mp.mpf("1e-8"))
+        fac = mp.mpf(factor)
+        zc = mp.mpc(x, y)
+        m, ws = _asymptotic_start(weights, sigma_ws, laws, zc)
+        while True:
+            m, ws, _res = mp_solve_laws(weights, sigma_ws, laws, zc, m, ws, dps=path_dps,
+                                        jac_dps=path_dps, residual_tol="1e-12", maxsteps=40)
+            if y <= y_floor:
+                break
+            y = max(y * fac, y_floor)
+            zc = mp.mpc(x, y)
+        m, ws, _res = mp_solve_laws(weights, sigma_ws, laws, z, m, ws, dps=dps, maxsteps=40)
+        return m, ws
