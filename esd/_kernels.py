@@ -34,6 +34,7 @@ _TWO_PI_I = 2j * math.pi
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BAND = 6.0   # poles within _BAND * hz of the real z axis are corrected exactly
 _TOL = config.NEWTON_TOL
+_ACCEPT = config.NEWTON_ACCEPT
 _MAXIT = config.NEWTON_MAX_ITER
 _MAXBT = config.MAX_BACKTRACK
 _BRANCH_TOL = config.BRANCH_TOL
@@ -60,100 +61,154 @@ def _pole_terms(zj, R, dRdz, dzdw, hz):
 
 
 @njit(cache=True, error_model="numpy")
-def _sech4_correction(w, hz, sq, A, b):
-    """Pole corrections for d(h) = A sech(b h)^4, h = sqrt(q) z."""
+def _sech4_correction(w, hz, sq, A, b, floor):
+    """Pole corrections for d(h) = A sech(b h)^4, h = sqrt(q) z.
+
+    The poles solve cosh(u)^4 = A/w, u = b h: u = +-acosh(c) + i pi n for c = c0, i c0,
+    c0 = (A/w)^(1/4). Poles at -z mirror those at z with the same contribution (phi is
+    even, tanh and E are odd), so only +acosh(c) is summed, twice. tanh(u) is the same
+    for every n.
+    """
     s = b * sq
-    band = _BAND * hz * s          # band in u = s z
+    band = _BAND * hz
     c0 = (A / w) ** 0.25
     corr = 0j
     dcorr = 0j
     for which in range(2):
         c = c0 if which == 0 else 1j * c0
         u0 = cmath.acosh(c)
-        for sign in (1.0, -1.0):
-            us = sign * u0
-            n_lo = math.ceil((-band - us.imag) / math.pi)
-            n_hi = math.floor((band - us.imag) / math.pi)
-            for n in range(n_lo, n_hi + 1):
-                u = us + 1j * math.pi * n
-                zj = u / s
-                T = cmath.tanh(u)
-                phi = _INV_SQRT_2PI * cmath.exp(-0.5 * zj * zj)
-                R = phi / (4.0 * s * T)
-                dRdz = phi / (4.0 * s) * (-zj / T - s * (1.0 - T * T) / (T * T))
-                dzdw = -1.0 / (4.0 * s * w * T)
-                c1, c2 = _pole_terms(zj, R, dRdz, dzdw, hz)
-                corr += c1
-                dcorr += c2
-    return corr, dcorr
+        T = cmath.sqrt(c - 1.0) * cmath.sqrt(c + 1.0) / c
+        dzdw = -1.0 / (4.0 * s * w * T)
+        k1 = 1.0 / (4.0 * s * T)
+        k2 = s * (1.0 - T * T) / (T * T)
+        n_lo = math.ceil((-band * s - u0.imag) / math.pi)
+        n_hi = math.floor((band * s - u0.imag) / math.pi)
+        bound_k = 2.0 * math.pi * _INV_SQRT_2PI * abs(k1)
+        for n in range(n_lo, n_hi + 1):
+            zj = (u0 + 1j * math.pi * n) / s
+            # |R E| from real exponentials: skip poles whose term is below the floor.
+            y = abs(zj.imag)
+            if bound_k * math.exp(-2.0 * math.pi * y / hz - 0.5 * (zj.real ** 2 - y * y)) < floor:
+                continue
+            phi = _INV_SQRT_2PI * cmath.exp(-0.5 * zj * zj)
+            R = phi * k1
+            dRdz = phi / (4.0 * s) * (-zj / T - k2)
+            c1, c2 = _pole_terms(zj, R, dRdz, dzdw, hz)
+            corr += c1
+            dcorr += c2
+    return 2.0 * corr, 2.0 * dcorr
 
 
 @njit(cache=True, error_model="numpy")
-def _gauss_correction(w, hz, sq, A, C):
-    """Pole corrections for d(h) = A exp(-C h^2), h = sqrt(q) z."""
+def _gauss_correction(w, hz, sq, A, C, floor):
+    """Pole corrections for d(h) = A exp(-C h^2), h = sqrt(q) z: the poles are
+    h = +-sqrt((log(A/w) + 2 pi i k)/C); the mirror pole -h contributes the same."""
     band = _BAND * hz
     lg = cmath.log(A / w)
     kmax = int(C * (band * sq) ** 2 / math.pi) + 2
     corr = 0j
     dcorr = 0j
     for k in range(-kmax, kmax + 1):
-        h0 = cmath.sqrt((lg + _TWO_PI_I * k) / C)
-        for sign in (1.0, -1.0):
-            h = sign * h0
-            zj = h / sq
-            if abs(zj.imag) >= band:
-                continue
-            phi = _INV_SQRT_2PI * cmath.exp(-0.5 * zj * zj)
-            R = phi / (2.0 * C * sq * h)
-            dRdz = phi * (-zj * zj - 1.0) / (2.0 * C * sq * sq * zj * zj)
-            dzdw = -1.0 / (2.0 * C * sq * h * w)
-            c1, c2 = _pole_terms(zj, R, dRdz, dzdw, hz)
-            corr += c1
-            dcorr += c2
-    return corr, dcorr
+        h = cmath.sqrt((lg + _TWO_PI_I * k) / C)
+        zj = h / sq
+        y = abs(zj.imag)
+        if y >= band:
+            continue
+        bound = 2.0 * math.pi * _INV_SQRT_2PI / abs(2.0 * C * sq * h)
+        if bound * math.exp(-2.0 * math.pi * y / hz - 0.5 * (zj.real ** 2 - y * y)) < floor:
+            continue
+        phi = _INV_SQRT_2PI * cmath.exp(-0.5 * zj * zj)
+        R = phi / (2.0 * C * sq * h)
+        dRdz = phi * (-zj * zj - 1.0) / (2.0 * C * sq * sq * zj * zj)
+        dzdw = -1.0 / (2.0 * C * sq * h * w)
+        c1, c2 = _pole_terms(zj, R, dRdz, dzdw, hz)
+        corr += c1
+        dcorr += c2
+    return 2.0 * corr, 2.0 * dcorr
 
 
 @njit(cache=True, error_model="numpy")
 def slope_M(w, atoms, weights, hz, sq, code, p1, p2):
-    """M_d(w) = E[d/(w - d)] and dM/dw for one slope law (trapezoid + pole correction)."""
-    M = 0j
-    dM = 0j
+    """M_d(w) = E[d/(w - d)], V_d(w) = E[w/(w - d)] = 1 + M_d(w), and dM/dw, for one slope
+    law (trapezoid + pole correction). V is summed directly so that 1 + m keeps its
+    relative precision when m -> -1 (the bottom of the spectrum)."""
+    # Real arithmetic: complex division in the hot loop costs several times more.
+    wr = w.real
+    wi = w.imag
+    Mr = 0.0
+    Mi = 0.0
+    Vr = 0.0
+    Vi = 0.0
+    dr_ = 0.0
+    di_ = 0.0
     for k in range(atoms.shape[0]):
         a = atoms[k]
+        p = weights[k]
         if a == 0.0:
+            Vr += p
             continue
-        r = 1.0 / (w - a)
-        t = weights[k] * a * r
-        M += t
-        dM -= t * r
+        xr = wr - a
+        den = 1.0 / (xr * xr + wi * wi)
+        rr = xr * den          # r = 1/(w - a)
+        ri = -wi * den
+        pa = p * a
+        tr = pa * rr
+        ti = pa * ri
+        Mr += tr
+        Mi += ti
+        Vr += p * (wr * rr - wi * ri)
+        Vi += p * (wr * ri + wi * rr)
+        dr_ -= tr * rr - ti * ri
+        di_ -= tr * ri + ti * rr
+    M = complex(Mr, Mi)
+    V = complex(Vr, Vi)
+    dM = complex(dr_, di_)
+    # Pole terms below 1e-17 of the node sum are below rounding: skip them.
+    floor = 1e-17 * abs(M)
     if code == 1:
-        c1, c2 = _sech4_correction(w, hz, sq, p1, p2)
-        M -= c1
-        dM -= c2
+        c1, c2 = _sech4_correction(w, hz, sq, p1, p2, floor)
     elif code == 2:
-        c1, c2 = _gauss_correction(w, hz, sq, p1, p2)
-        M -= c1
-        dM -= c2
-    return M, dM
+        c1, c2 = _gauss_correction(w, hz, sq, p1, p2, floor)
+    else:
+        c1, c2 = 0j, 0j
+    return M - c1, V - c1, dM - c2
 
 
 @njit(cache=True, error_model="numpy")
-def _residual(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, Mw, dMw):
-    """Fill Mw, dMw for every group; return (f, residual norm)."""
+def _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, Cw, Aw):
+    """Residuals in log form at the unknown x (= m, or v = 1 + m when ``use_v``) and w.
+
+    Fills Cw[g] = log(M_g(w_g)/m) (or log(V_g/v)) and Aw[g] = d Cw[g] / d log w_g;
+    returns (f, max-norm of all residuals).
+    """
     G = w.shape[0]
-    if orth:
-        f = (1.0 - L) * cmath.log(1.0 + m) + (L - 1.0) * cmath.log(m) + C - t
+    if use_v:
+        v = x
+        m = x - 1.0
     else:
-        f = cmath.log(1.0 + m) + (L - 1.0) * cmath.log(m) + C - t
+        m = x
+        v = 1.0 + x
+    e1 = (1.0 - L) if orth else 1.0
+    nan = complex(np.nan, np.nan)
+    # Numba raises on complex division by zero whatever the error model: guard it.
+    if m == 0 or v == 0:
+        return nan, np.nan
+    f = e1 * cmath.log(v) + (L - 1.0) * cmath.log(m) + C - t
     r = 0.0
     for g in range(G):
         a = atoms[off[g]:off[g + 1]]
         p = weights[off[g]:off[g + 1]]
-        M, dM = slope_M(w[g], a, p, hz[g], sq[g], code[g], p1[g], p2[g])
-        Mw[g] = M
-        dMw[g] = dM
+        M, V, dM = slope_M(w[g], a, p, hz[g], sq[g], code[g], p1[g], p2[g])
+        if M == 0 or V == 0 or dM == 0 or w[g] == 0:
+            return nan, np.nan
+        if use_v:
+            Cw[g] = cmath.log(V / v)
+            Aw[g] = w[g] * dM / V
+        else:
+            Cw[g] = cmath.log(M / m)
+            Aw[g] = w[g] * dM / M
         f += mult[g] * cmath.log(w[g])
-        e = abs(M - m) / abs(m)
+        e = abs(Cw[g])
         if e > r:
             r = e
     af = abs(f)
@@ -163,68 +218,79 @@ def _residual(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, or
 
 
 @njit(cache=True, error_model="numpy")
-def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, upper):
+def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, upper,
+           maxit=_MAXIT):
     """Newton on the arrow system at log z = t from (m0, w0), with backtracking.
 
+    Newton runs in log variables (log m or log(1 + m), log w_g), in which the equations
+    are nearly linear at large |z| and for deep networks. The unknown is m, or
+    v = 1 + m when the start is nearer -1 than 0 (both keep full relative precision).
     Returns (m, w, residual, iterations, status). ``upper`` asks for the branch check of
-    the closed upper half plane: Im m <= 0 and Im w_g >= 0 (up to a tolerance).
+    the closed upper half plane: Im m <= 0 and Im w_g >= 0.
     """
     G = w0.shape[0]
-    m = m0
+    use_v = abs(1.0 + m0) < abs(m0)
+    x = (1.0 + m0) if use_v else m0
     w = w0.copy()
-    Mw = np.empty(G, dtype=np.complex128)
-    dMw = np.empty(G, dtype=np.complex128)
-    f, r = _residual(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, Mw, dMw)
+    Cw = np.empty(G, dtype=np.complex128)
+    Aw = np.empty(G, dtype=np.complex128)
+    f, r = _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth,
+                     Cw, Aw)
     dw = np.empty(G, dtype=np.complex128)
     wt = np.empty(G, dtype=np.complex128)
     it = 0
-    scale = 1.0 + abs(t)
-    while it < _MAXIT:
+    e1 = (1.0 - L) if orth else 1.0
+    while it < maxit:
+        # Rounding floor of f: the size of the log terms it sums.
+        scale = 1.0 + abs(t) + (L - 1.0) * abs(cmath.log(x)) + abs(C)
         if not (r == r) or r < _TOL * scale:
             break
         it += 1
-        if orth:
-            dA = (1.0 - L) / (1.0 + m) + (L - 1.0) / m
+        if use_v:
+            fl = e1 + (L - 1.0) * x / (x - 1.0)
         else:
-            dA = 1.0 / (1.0 + m) + (L - 1.0) / m
+            fl = e1 * x / (1.0 + x) + (L - 1.0)
         num = f
-        den = dA
+        den = fl
         for g in range(G):
-            k = mult[g] / (w[g] * dMw[g])
-            num -= k * (Mw[g] - m)
-            den += k
-        dm = -num / den
+            num -= mult[g] * Cw[g] / Aw[g]
+            den += mult[g] / Aw[g]
+        dl = -num / den
         for g in range(G):
-            dw[g] = (dm - (Mw[g] - m)) / dMw[g]
+            dw[g] = (dl - Cw[g]) / Aw[g]
         lam = 1.0
         accepted = False
         for _ in range(_MAXBT):
-            mt = m + lam * dm
+            xt = x * cmath.exp(lam * dl)
             for g in range(G):
-                wt[g] = w[g] + lam * dw[g]
-            ft, rt = _residual(t, mt, wt, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
-                               orth, Mw, dMw)
+                wt[g] = w[g] * cmath.exp(lam * dw[g])
+            ft, rt = _residual(t, xt, use_v, wt, atoms, weights, off, hz, sq, code, p1, p2, mult,
+                               L, C, orth, Cw, Aw)
             if rt == rt and rt < r:
                 accepted = True
                 break
+            if r < 1e3 * _TOL * scale:
+                break      # at the rounding floor: no step can do better
             lam *= 0.5
         if not accepted:
-            # Recompute Mw, dMw at the current point (the trials overwrote them).
-            f, r = _residual(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
-                             orth, Mw, dMw)
+            # Recompute Cw, Aw at the current point (the trials overwrote them).
+            f, r = _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L,
+                             C, orth, Cw, Aw)
             break
-        small = abs(lam * dm) <= 4e-16 * abs(mt)
-        m = mt
+        small = abs(lam * dl) <= 4e-16
+        x = xt
         for g in range(G):
-            small = small and abs(lam * dw[g]) <= 4e-16 * abs(wt[g])
+            small = small and abs(lam * dw[g]) <= 4e-16
             w[g] = wt[g]
         f, r = ft, rt
         if small:
             break
+    m = (x - 1.0) if use_v else x
+    scale = 1.0 + abs(t) + (L - 1.0) * abs(cmath.log(x)) + abs(C)
     status = OK
     if not (r == r) or not (m == m):
         status = NOT_FINITE
-    elif r > 1e-10 * scale:
+    elif r > _ACCEPT * scale:
         status = NOT_CONVERGED
     elif upper:
         if m.imag > _BRANCH_TOL * abs(m):
@@ -249,30 +315,49 @@ def initial_guess(t, mu1, log_m1, G):
 def continue_path(t0, t1, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, nsteps):
     """Follow the solution from log z = t0 (where (m, w) solves) to t1 on a straight line.
 
-    Steps that fail (no convergence or wrong branch) are halved; successful steps grow.
-    Returns (m, w, residual, status) at t1.
+    Predictor-corrector: a secant predictor from the last two points, a short Newton
+    corrector; failed steps (no convergence in a few iterations, or wrong branch) are
+    halved, easy ones doubled. Returns (m, w, residual, status) at t1.
     """
     s = 0.0
     h = 1.0 / nsteps
     halvings = 0
     r = 0.0
+    G = w.shape[0]
+    have_prev = False
+    s_prev = 0.0
+    m_prev = m
+    w_prev = w.copy()
+    wp = np.empty(G, dtype=np.complex128)
     while s < 1.0:
         if s + h > 1.0:
             h = 1.0 - s
         tt = t0 + (s + h) * (t1 - t0)
-        m2, w2, r2, it, st = newton(tt, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L,
-                                    C, orth, True)
+        if have_prev:
+            # Secant predictor in log variables (the solution moves multiplicatively).
+            c = h / (s - s_prev)
+            mp = m * cmath.exp(c * cmath.log(m / m_prev))
+            for g in range(G):
+                wp[g] = w[g] * cmath.exp(c * cmath.log(w[g] / w_prev[g]))
+        else:
+            mp = m
+            wp[:] = w
+        m2, w2, r2, it, st = newton(tt, mp, wp, atoms, weights, off, hz, sq, code, p1, p2, mult, L,
+                                    C, orth, True, 10)
         if st == OK:
+            s_prev, m_prev = s, m
+            w_prev[:] = w
+            have_prev = True
             m = m2
             w = w2
             r = r2
             s += h
-            if it <= 4:
+            if it <= 3:
                 h *= 2.0
         else:
             h *= 0.5
             halvings += 1
-            if halvings > config.MAX_PATH_HALVINGS * 8 or h < 1e-12:
+            if halvings > config.MAX_PATH_HALVINGS or h < 1e-7:
                 return m, w, r2, st
     return m, w, r, OK
 
@@ -294,7 +379,16 @@ def solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p
                                 orth, 16)
     if st != OK:
         return m, w, r, st
-    return continue_path(tb, t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, 16)
+    m, w, r, st = continue_path(tb, t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
+                                orth, 16)
+    if st != OK:
+        return m, w, r, st
+    # The path's correctors stop early; finish to full precision.
+    m2, w2, r2, it, st2 = newton(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth,
+                                 True)
+    if st2 == OK:
+        return m2, w2, r2, OK
+    return m, w, r, OK
 
 
 @njit(cache=True, error_model="numpy")
@@ -336,7 +430,51 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
     w = np.empty(G, dtype=np.complex128)
     have = False
     tprev = 0j
+    # The last (up to three) points solved exactly on the axis inside the bulk, newest
+    # first: a Lagrange extrapolation from them predicts the next point.
+    nb = 0
+    hx = np.zeros(3)
+    hm = np.zeros(3, dtype=np.complex128)
+    hw = np.zeros((3, G), dtype=np.complex128)
+    wp = np.empty(G, dtype=np.complex128)
     for k in range(n):
+        # Fast path inside the bulk: Newton directly on the axis from the predictor,
+        # accepted only if the root is clearly complex (a real root could be a spurious
+        # real branch; those points take the careful path below).
+        if nb >= 1:
+            xk = logx[k]
+            mp = 0j
+            wp[:] = 0.0
+            for i in range(nb):
+                li = 1.0
+                for j in range(nb):
+                    if j != i:
+                        li *= (xk - hx[j]) / (hx[i] - hx[j])
+                mp += li * hm[i]
+                for g in range(G):
+                    wp[g] += li * hw[i, g]
+            m3, w3, r3, it3, st3 = newton(complex(xk, 0.0), mp, wp, atoms, weights, off, hz, sq,
+                                          code, p1, p2, mult, L, C, orth, True)
+            if st3 == OK and -m3.imag > 1e-6 * abs(m3) and abs(m3 - hm[0]) < 0.25 * abs(hm[0]):
+                ms[k] = m3
+                ws[k] = w3
+                res[k] = r3
+                status[k] = OK
+                polished[k] = True
+                m = m3
+                w = w3.copy()
+                have = True
+                tprev = complex(xk, 0.0)
+                for i in range(2, 0, -1):
+                    hx[i] = hx[i - 1]
+                    hm[i] = hm[i - 1]
+                    hw[i] = hw[i - 1]
+                hx[0] = xk
+                hm[0] = m3
+                hw[0] = w3
+                if nb < 3 and hx[0] != hx[1]:
+                    nb += 1
+                continue
         t = complex(logx[k], delta)
         st = NOT_CONVERGED
         r = np.inf
@@ -349,7 +487,16 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
         if st != OK:
             m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code,
                                                 p1, p2, mult, L, C, orth)
+        # At a square-root edge the equations are degenerate; a larger offset from the
+        # axis smooths the edge over ~sqrt(offset) and keeps the point solvable.
+        lift = delta
+        while st != OK and lift < 1e-3:
+            lift *= 100.0
+            t = complex(logx[k], lift)
+            m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code,
+                                                p1, p2, mult, L, C, orth)
         status[k] = st
+        nb = 0
         if st != OK:
             ms[k] = m2
             ws[k] = w2
@@ -368,6 +515,12 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
             ws[k] = w3
             res[k] = r3
             polished[k] = True
+            if -m3.imag > 1e-6 * abs(m3):
+                # Start the predictor history from this bulk point.
+                hx[0] = logx[k]
+                hm[0] = m3
+                hw[0] = w3
+                nb = 1
         else:
             ms[k] = m
             ws[k] = w
@@ -381,7 +534,7 @@ def slope_M_batch(ws, atoms, weights, hz, sq, code, p1, p2):
     out = np.empty(ws.shape[0], dtype=np.complex128)
     dout = np.empty(ws.shape[0], dtype=np.complex128)
     for k in range(ws.shape[0]):
-        out[k], dout[k] = slope_M(ws[k], atoms, weights, hz, sq, code, p1, p2)
+        out[k], _, dout[k] = slope_M(ws[k], atoms, weights, hz, sq, code, p1, p2)
     return out, dout
 
 
@@ -407,7 +560,7 @@ def w_of_m_real(m, atoms, weights, hz, sq, code, p1, p2, p_nonzero, d_max, d_min
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         wv = base + sgn * math.exp(mid)
-        M, dM = slope_M(complex(wv, 0.0), atoms, weights, hz, sq, code, p1, p2)
+        M, _, _ = slope_M(complex(wv, 0.0), atoms, weights, hz, sq, code, p1, p2)
         # M decreases in w on each interval; w increases with mid iff sgn > 0.
         if (M.real > m) == (sgn > 0):
             lo = mid

@@ -3,6 +3,8 @@
 # Newton on the self-consistent equations (log form, so relative).
 NEWTON_TOL = 1e-13
 NEWTON_MAX_ITER = 80
+# Residual above which a point counts as failed (edges converge only linearly).
+NEWTON_ACCEPT = 1e-8
 # Halvings of a Newton step before the solve is declared stuck.
 MAX_BACKTRACK = 30
 # A solution counts as being on the wrong side of the real axis beyond this.

@@ -198,7 +198,7 @@ class JacobianESD:
         nodes = (0.5 * (b - a))[:, None] * _GL_X[None, :] + (0.5 * (a + b))[:, None]
         weights = (0.5 * (b - a))[:, None] * _GL_W[None, :]
         if nodes.size:
-            rho = self.log_density(t_up - nodes.ravel()).reshape(nodes.shape)
+            rho = self.log_density(t_up - nodes.ravel() ** 2).reshape(nodes.shape)
             panel = np.sum(weights * 2.0 * nodes * rho, axis=1)
         else:
             panel = np.zeros(0)
@@ -220,36 +220,57 @@ class JacobianESD:
         out[(flat > 0) & (flat <= self.support[0])] = self.atom_at_zero
         return out.reshape(x.shape)
 
-    def quantile_log(self, prob: float) -> float:
-        """log of the prob-quantile of the continuous part (prob in (0, 1))."""
+    def quantile_log(self, prob: float, max_decades: float = 300.0) -> float:
+        """log of the prob-quantile of the J J^T law (prob in (0, 1), atom at 0 included:
+        a prob below the atom gives -inf). Searched within ``max_decades`` decades below
+        the upper edge; deep networks put their small eigenvalues exponentially low, and
+        the lower end of that window is returned when the quantile lies below it."""
         if not (0.0 < prob < 1.0):
             raise InvalidParameter("prob", prob, "must be in (0, 1)")
-        target = (1.0 - prob) * (1.0 - self.atom_at_zero)   # mass above the quantile
+        if prob <= self.atom_at_zero:
+            return -np.inf
+        target = 1.0 - prob                       # mass above the quantile
         t_up = math.log(self.support[1])
+        t_floor = t_up - max_decades * math.log(10.0)
+        if self.support[0] > 0:
+            t_floor = max(t_floor, math.log(self.support[0]))
         span = 1.0
         while True:
-            lo = t_up - span
-            if self.support[0] > 0 and lo <= math.log(self.support[0]):
-                lo = math.log(self.support[0])
+            lo = max(t_up - span, t_floor)
+            above = self._mass_above(np.array([lo]))[0]
+            if above >= target or lo <= t_floor:
                 break
-            if self._mass_above(np.array([lo]))[0] >= target or span > 1e5:
-                break
-            span *= 2.0
-        f = lambda t: self._mass_above(np.array([t]))[0] - target
-        if f(lo) < 0:
+            span *= 4.0
+        if above < target:
             return lo
-        return brentq(f, lo, t_up, xtol=1e-10)
+        # Cumulative mass on a grid in s = sqrt(t_up - t), then one bisection in a panel.
+        s_max = math.sqrt(t_up - lo)
+        s_grid = np.linspace(0.0, s_max, max(2, int(s_max / 0.05)) + 1)
+        cum = self._mass_above(t_up - s_grid ** 2)
+        k = int(np.clip(np.searchsorted(cum, target), 1, len(cum) - 1))
+        a, b = t_up - s_grid[k] ** 2, t_up - s_grid[k - 1] ** 2
+        f = lambda t: self._mass_above(np.array([t]))[0] - target
+        fa, fb = f(a), f(b)
+        if fa * fb > 0:
+            return a if abs(fa) < abs(fb) else b
+        return brentq(f, a, b, xtol=1e-12)
 
-    def default_grid(self, k: int) -> np.ndarray:
+    def default_grid(self, k: int, max_decades: float = 30.0) -> np.ndarray:
         """k points spanning the continuous part: log-spaced from the 0.1% quantile (or the
-        lower edge) to the upper edge, linear when the support spans less than a decade."""
+        lower edge; at most ``max_decades`` decades below the top) to the upper edge,
+        linear when the support spans less than a decade."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
             raise InvalidParameter("grid", k, "must be an integer >= 2")
         lo_edge, hi = self.support
-        lo = lo_edge if lo_edge > 0 else math.exp(self.quantile_log(1e-3))
-        if hi / lo < 10.0:
-            return np.linspace(lo, hi, k + 2)[1:-1]
-        return np.exp(np.linspace(math.log(lo), math.log(hi), k + 1)[:-1])
+        if lo_edge > 0:
+            t_lo = math.log(lo_edge)
+        else:
+            t_lo = self.quantile_log(self.atom_at_zero + 1e-3 * (1.0 - self.atom_at_zero),
+                                     max_decades=max_decades)
+        t_hi = math.log(hi)
+        if t_hi - t_lo < math.log(10.0):
+            return np.linspace(math.exp(t_lo), hi, k + 2)[1:-1]
+        return np.exp(np.linspace(t_lo, t_hi, k + 1)[:-1])
 
     # ------------------------------------------------------------ moments
     @cached_property
@@ -292,37 +313,42 @@ class JacobianESD:
         """(lower, upper) edge of the continuous part of the J J^T spectrum.
 
         Upper: the minimum of x(m) over real m > 0 (the branch from m = 0 at infinity).
-        Lower: for slope laws with a gap above 0 (relu, hard-tanh, orthogonal linear), the
-        maximum of x(m) on the real branch below m_0 = -(1 - atom); 0 otherwise.
+        Lower: for slope laws with a gap above 0 (relu, hard-tanh), the maximum of x(m) on
+        the real branch below m_0 = -(1 - atom), when the density solved by continuation
+        vanishes below it; 0 otherwise.
         """
-        res = minimize_scalar(lambda s: self._log_x_real(math.exp(s))[0], bounds=(-60.0, 60.0),
-                              method="bounded", options={"xatol": 1e-12})
-        # Bounded Brent may stop on a plateau; refine on the bracket around its answer.
-        s0 = res.x
-        res = minimize_scalar(lambda s: self._log_x_real(math.exp(s))[0],
-                              bracket=(s0 - 0.5, s0, s0 + 0.5), method="brent",
-                              options={"xtol": 1e-14})
+        # x(m) falls from infinity at m = 0+; the edge is its first minimum on that branch.
+        fx = lambda s: self._log_x_real(math.exp(s))[0]
+        grid = np.linspace(-40.0, 40.0, 321)
+        vals = [fx(v) for v in grid]
+        i = 1
+        while i < len(grid) - 1 and vals[i + 1] < vals[i]:
+            i += 1
+        res = minimize_scalar(fx, bounds=(grid[i - 1], grid[min(i + 1, len(grid) - 1)]),
+                              method="bounded", options={"xatol": 1e-13})
         upper = math.exp(res.fun)
         lower = 0.0
         if all(law.kind == "atoms" for law in self.mean_field.slope_laws):
             m0 = -(1.0 - self.atom_at_zero)
-            best, arg = -np.inf, None
-            ds = np.geomspace(1e-10, 1e8, 2000)
+            # A gap exists when x(m) rises from 0 at m0 along the real branch below it.
+            ds = np.geomspace(1e-12, 1e8, 2000)
             vals = [self._log_x_real(m0 - d) for d in ds]
-            for i, (v, ok) in enumerate(vals):
-                if not ok:
-                    if best > -np.inf:
+            arg = None
+            if vals[0][1]:
+                for i in range(1, len(ds)):
+                    if not vals[i][1] or vals[i][0] < vals[i - 1][0]:
+                        arg = i - 1
                         break
-                    continue
-                if v > best:
-                    best, arg = v, i
-                elif best > -np.inf and v < best - 1e-12:
-                    break
-            if arg is not None and 0 < arg < len(ds) - 1:
+            if arg is not None and 0 < arg:
                 res = minimize_scalar(lambda s: -self._log_x_real(m0 - math.exp(s))[0],
                                       bounds=(math.log(ds[arg - 1]), math.log(ds[arg + 1])),
                                       method="bounded", options={"xatol": 1e-13})
-                lower = math.exp(-res.fun)
+                cand = math.exp(-res.fun)
+                # The real branch can be spurious (square factors close the gap): accept the
+                # edge only if the continued solution really vanishes below it.
+                probe = self.log_density(np.log(cand) + np.array([-0.05, -1.0]))
+                if np.all(probe < 1e-12):
+                    lower = cand
         return float(lower), float(upper)
 
     # ------------------------------------------------------- eigenvalues of J
