@@ -400,11 +400,15 @@ class JacobianESD:
 
     @cached_property
     def inner_radius(self) -> float:
-        """Inner radius a of the annulus: the limit u -> -(1 - atom) of S(u)^(-1/2)."""
-        u_lo = -(1.0 - self.atom_at_zero)
-        u = u_lo * (1.0 - 1e-13)
-        val = self._log_s_transform_real(u)
-        return float(math.exp(-0.5 * val)) if val < 600 else 0.0
+        """Inner radius a of the annulus: ``a^-2 = E[1/x]`` over J J^T (single ring
+        theorem), which is multiplicative: ``prod_l E[1/d_l] / sigma_w,l^2`` for orthogonal
+        weights; 0 for gaussian weights (square Wishart factors) or singular slopes."""
+        if not self._orth or self.atom_at_zero > 0:
+            return 0.0
+        log_inv = -self._C
+        for g, law in enumerate(self.mean_field.slope_laws):
+            log_inv += self._mult[g] * math.log(float(np.sum(law.weights / law.atoms)))
+        return float(math.exp(-0.5 * log_inv))
 
     @cached_property
     def fraction_outside_unit_circle(self) -> float:
