@@ -182,9 +182,8 @@ class JacobianESD:
     def _mass_above(self, logx_sorted_desc):
         """∫_{x}^{x_+} rho for each x (log x sorted decreasing), by Gauss-Legendre in
         s = sqrt(log x_+ - log x), which removes the square-root edge."""
-        t_up = math.log(self.support[1])
+        t_low, t_up = self.log_support
         lower = self.support[0]
-        t_low = math.log(lower) if lower > 0 else -np.inf
         s_targets = np.sqrt(np.maximum(t_up - np.minimum(logx_sorted_desc, t_up), 0.0))
         if lower > 0:
             s_targets = np.minimum(s_targets, math.sqrt(t_up - t_low))
@@ -230,7 +229,7 @@ class JacobianESD:
         if prob <= self.atom_at_zero:
             return -np.inf
         target = 1.0 - prob                       # mass above the quantile
-        t_up = math.log(self.support[1])
+        t_up = self.log_support[1]
         t_floor = t_up - max_decades * math.log(10.0)
         if self.support[0] > 0:
             t_floor = max(t_floor, math.log(self.support[0]))
@@ -267,7 +266,7 @@ class JacobianESD:
         else:
             t_lo = self.quantile_log(self.atom_at_zero + 1e-3 * (1.0 - self.atom_at_zero),
                                      max_decades=max_decades)
-        t_hi = math.log(hi)
+        t_hi = self.log_support[1]
         if t_hi - t_lo < math.log(10.0):
             return np.linspace(math.exp(t_lo), hi, k + 2)[1:-1]
         return np.exp(np.linspace(t_lo, t_hi, k + 1)[:-1])
@@ -310,7 +309,13 @@ class JacobianESD:
 
     @cached_property
     def support(self) -> tuple[float, float]:
-        """(lower, upper) edge of the continuous part of the J J^T spectrum.
+        """(lower, upper) edge of the continuous part (upper = inf beyond float64)."""
+        lo, hi = self.log_support
+        return (math.exp(lo) if lo > -np.inf else 0.0, math.exp(hi) if hi < 709.7 else math.inf)
+
+    @cached_property
+    def log_support(self) -> tuple[float, float]:
+        """(log lower, log upper) edge of the continuous part of the J J^T spectrum.
 
         Upper: the minimum of x(m) over real m > 0 (the branch from m = 0 at infinity).
         Lower: for slope laws with a gap above 0 (relu, hard-tanh), the maximum of x(m) on
@@ -326,8 +331,8 @@ class JacobianESD:
             i += 1
         res = minimize_scalar(fx, bounds=(grid[i - 1], grid[min(i + 1, len(grid) - 1)]),
                               method="bounded", options={"xatol": 1e-13})
-        upper = math.exp(res.fun)
-        lower = 0.0
+        log_upper = float(res.fun)
+        log_lower = -np.inf
         if all(law.kind == "atoms" for law in self.mean_field.slope_laws):
             m0 = -(1.0 - self.atom_at_zero)
             # A gap exists when x(m) rises from 0 at m0 along the real branch below it.
@@ -343,13 +348,12 @@ class JacobianESD:
                 res = minimize_scalar(lambda s: -self._log_x_real(m0 - math.exp(s))[0],
                                       bounds=(math.log(ds[arg - 1]), math.log(ds[arg + 1])),
                                       method="bounded", options={"xatol": 1e-13})
-                cand = math.exp(-res.fun)
                 # The real branch can be spurious (square factors close the gap): accept the
                 # edge only if the continued solution really vanishes below it.
-                probe = self.log_density(np.log(cand) + np.array([-0.05, -1.0]))
+                probe = self.log_density(-res.fun + np.array([-0.05, -1.0]))
                 if np.all(probe < 1e-12):
-                    lower = cand
-        return float(lower), float(upper)
+                    log_lower = float(-res.fun)
+        return log_lower, log_upper
 
     # ------------------------------------------------------- eigenvalues of J
     def _log_s_transform_real(self, u):
