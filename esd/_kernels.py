@@ -128,7 +128,7 @@ def _gauss_correction(w, hz, sq, A, C, floor):
 
 
 @njit(cache=True, error_model="numpy")
-def slope_M(w, atoms, weights, hz, sq, code, p1, p2):
+def slope_M(w, atoms, weights, ncore, hz, sq, code, p1, p2):
     """M_d(w) = E[d/(w - d)], V_d(w) = E[w/(w - d)] = 1 + M_d(w), and dM/dw, for one slope
     law (trapezoid + pole correction). V is summed directly so that 1 + m keeps its
     relative precision when m -> -1 (the bottom of the spectrum)."""
@@ -141,7 +141,12 @@ def slope_M(w, atoms, weights, hz, sq, code, p1, p2):
     Vi = 0.0
     dr_ = 0.0
     di_ = 0.0
-    for k in range(atoms.shape[0]):
+    n = atoms.shape[0]
+    for k in range(n):
+        if k == ncore and Vr * Vr + Vi * Vi > 1e-4:
+            # The tail nodes (|z| > 9) only matter near the bottom of the spectrum,
+            # where w -> 0 and V = 1 + M is small.
+            break
         a = atoms[k]
         p = weights[k]
         if a == 0.0:
@@ -163,8 +168,9 @@ def slope_M(w, atoms, weights, hz, sq, code, p1, p2):
     M = complex(Mr, Mi)
     V = complex(Vr, Vi)
     dM = complex(dr_, di_)
-    # Pole terms below 1e-17 of the node sum are below rounding: skip them.
-    floor = 1e-17 * abs(M)
+    # Pole terms below 1e-17 of the node sums are below rounding: skip them. (V, not M,
+    # is the small one near the bottom of the spectrum.)
+    floor = 1e-17 * min(abs(M), abs(V))
     if code == 1:
         c1, c2 = _sech4_correction(w, hz, sq, p1, p2, floor)
     elif code == 2:
@@ -175,7 +181,7 @@ def slope_M(w, atoms, weights, hz, sq, code, p1, p2):
 
 
 @njit(cache=True, error_model="numpy")
-def _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, Cw, Aw):
+def _residual(t, x, use_v, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth, Cw, Aw):
     """Residuals in log form at the unknown x (= m, or v = 1 + m when ``use_v``) and w.
 
     Fills Cw[g] = log(M_g(w_g)/m) (or log(V_g/v)) and Aw[g] = d Cw[g] / d log w_g;
@@ -198,7 +204,7 @@ def _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L
     for g in range(G):
         a = atoms[off[g]:off[g + 1]]
         p = weights[off[g]:off[g + 1]]
-        M, V, dM = slope_M(w[g], a, p, hz[g], sq[g], code[g], p1[g], p2[g])
+        M, V, dM = slope_M(w[g], a, p, nc[g], hz[g], sq[g], code[g], p1[g], p2[g])
         if M == 0 or V == 0 or dM == 0 or w[g] == 0:
             return nan, np.nan
         if use_v:
@@ -218,7 +224,7 @@ def _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L
 
 
 @njit(cache=True, error_model="numpy")
-def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, upper,
+def newton(t, m0, w0, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth, upper,
            maxit=_MAXIT):
     """Newton on the arrow system at log z = t from (m0, w0), with backtracking.
 
@@ -230,11 +236,16 @@ def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, ort
     """
     G = w0.shape[0]
     use_v = abs(1.0 + m0) < abs(m0)
-    x = (1.0 + m0) if use_v else m0
+    x = m0
+    if use_v:
+        # 1 + m0 has lost its digits when m0 ~ -1; V_0(w_0) = 1 + m at the solution keeps
+        # them (w is stored to full relative precision).
+        _, x, _ = slope_M(w0[0], atoms[off[0]:off[1]], weights[off[0]:off[1]], nc[0], hz[0], sq[0],
+                          code[0], p1[0], p2[0])
     w = w0.copy()
     Cw = np.empty(G, dtype=np.complex128)
     Aw = np.empty(G, dtype=np.complex128)
-    f, r = _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth,
+    f, r = _residual(t, x, use_v, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth,
                      Cw, Aw)
     dw = np.empty(G, dtype=np.complex128)
     wt = np.empty(G, dtype=np.complex128)
@@ -264,7 +275,7 @@ def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, ort
             xt = x * cmath.exp(lam * dl)
             for g in range(G):
                 wt[g] = w[g] * cmath.exp(lam * dw[g])
-            ft, rt = _residual(t, xt, use_v, wt, atoms, weights, off, hz, sq, code, p1, p2, mult,
+            ft, rt = _residual(t, xt, use_v, wt, atoms, weights, off, nc, hz, sq, code, p1, p2, mult,
                                L, C, orth, Cw, Aw)
             if rt == rt and rt < r:
                 accepted = True
@@ -274,7 +285,7 @@ def newton(t, m0, w0, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, ort
             lam *= 0.5
         if not accepted:
             # Recompute Cw, Aw at the current point (the trials overwrote them).
-            f, r = _residual(t, x, use_v, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L,
+            f, r = _residual(t, x, use_v, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L,
                              C, orth, Cw, Aw)
             break
         small = abs(lam * dl) <= 4e-16
@@ -312,7 +323,7 @@ def initial_guess(t, mu1, log_m1, G):
 
 
 @njit(cache=True, error_model="numpy")
-def continue_path(t0, t1, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, nsteps):
+def continue_path(t0, t1, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth, nsteps):
     """Follow the solution from log z = t0 (where (m, w) solves) to t1 on a straight line.
 
     Predictor-corrector: a secant predictor from the last two points, a short Newton
@@ -342,7 +353,7 @@ def continue_path(t0, t1, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult,
         else:
             mp = m
             wp[:] = w
-        m2, w2, r2, it, st = newton(tt, mp, wp, atoms, weights, off, hz, sq, code, p1, p2, mult, L,
+        m2, w2, r2, it, st = newton(tt, mp, wp, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L,
                                     C, orth, True, 10)
         if st == OK:
             s_prev, m_prev = s, m
@@ -363,7 +374,7 @@ def continue_path(t0, t1, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult,
 
 
 @njit(cache=True, error_model="numpy")
-def solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth):
+def solve_from_infinity(t, mu1, log_m1, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth):
     """Solve at log z = t, Im t in [0, pi), by continuation from |z| = huge.
 
     Path: from Re t_a = max(log m_1, Re t) + 14 at Im t_a = pi/2 straight to Re t at
@@ -371,20 +382,20 @@ def solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p
     """
     ta = complex(max(log_m1, t.real) + 14.0, 0.5 * math.pi)
     m, w = initial_guess(ta, mu1, log_m1, mu1.shape[0])
-    m, w, r, it, st = newton(ta, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth, True)
+    m, w, r, it, st = newton(ta, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth, True)
     if st != OK:
         return m, w, r, st
     tb = complex(t.real, 0.5 * math.pi)
-    m, w, r, st = continue_path(ta, tb, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
+    m, w, r, st = continue_path(ta, tb, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C,
                                 orth, 16)
     if st != OK:
         return m, w, r, st
-    m, w, r, st = continue_path(tb, t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
+    m, w, r, st = continue_path(tb, t, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C,
                                 orth, 16)
     if st != OK:
         return m, w, r, st
     # The path's correctors stop early; finish to full precision.
-    m2, w2, r2, it, st2 = newton(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth,
+    m2, w2, r2, it, st2 = newton(t, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth,
                                  True)
     if st2 == OK:
         return m2, w2, r2, OK
@@ -392,7 +403,7 @@ def solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p
 
 
 @njit(cache=True, error_model="numpy")
-def solve_points(ts, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth):
+def solve_points(ts, mu1, log_m1, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth):
     """Solve at each log z = ts[k] (Im t in [0, pi)) independently, from infinity."""
     n = ts.shape[0]
     G = mu1.shape[0]
@@ -401,7 +412,7 @@ def solve_points(ts, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p2, mul
     res = np.empty(n)
     status = np.empty(n, dtype=np.int64)
     for k in range(n):
-        m, w, r, st = solve_from_infinity(ts[k], mu1, log_m1, atoms, weights, off, hz, sq, code, p1,
+        m, w, r, st = solve_from_infinity(ts[k], mu1, log_m1, atoms, weights, off, nc, hz, sq, code, p1,
                                           p2, mult, L, C, orth)
         ms[k] = m
         ws[k] = w
@@ -411,7 +422,7 @@ def solve_points(ts, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p2, mul
 
 
 @njit(cache=True, error_model="numpy")
-def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C, orth):
+def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C, orth):
     """Solve at z = x + i0 for x = exp(logx[k]), logx sorted decreasing.
 
     Continues along Im log z = delta with warm starts (falling back to a path from the
@@ -453,7 +464,7 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
                 mp += li * hm[i]
                 for g in range(G):
                     wp[g] += li * hw[i, g]
-            m3, w3, r3, it3, st3 = newton(complex(xk, 0.0), mp, wp, atoms, weights, off, hz, sq,
+            m3, w3, r3, it3, st3 = newton(complex(xk, 0.0), mp, wp, atoms, weights, off, nc, hz, sq,
                                           code, p1, p2, mult, L, C, orth, True)
             if st3 == OK and -m3.imag > 1e-6 * abs(m3) and abs(m3 - hm[0]) < 0.25 * abs(hm[0]):
                 ms[k] = m3
@@ -479,13 +490,13 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
         st = NOT_CONVERGED
         r = np.inf
         if have:
-            m2, w2, r, it, st = newton(t, m, w, atoms, weights, off, hz, sq, code, p1, p2, mult, L, C,
+            m2, w2, r, it, st = newton(t, m, w, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C,
                                        orth, True)
             if st != OK:
-                m2, w2, r, st = continue_path(tprev, t, m, w, atoms, weights, off, hz, sq, code, p1,
+                m2, w2, r, st = continue_path(tprev, t, m, w, atoms, weights, off, nc, hz, sq, code, p1,
                                               p2, mult, L, C, orth, 4)
         if st != OK:
-            m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code,
+            m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, nc, hz, sq, code,
                                                 p1, p2, mult, L, C, orth)
         # At a square-root edge the equations are degenerate; a larger offset from the
         # axis smooths the edge over ~sqrt(offset) and keeps the point solvable.
@@ -493,7 +504,7 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
         while st != OK and lift < 1e-3:
             lift *= 100.0
             t = complex(logx[k], lift)
-            m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, hz, sq, code,
+            m2, w2, r, st = solve_from_infinity(t, mu1, log_m1, atoms, weights, off, nc, hz, sq, code,
                                                 p1, p2, mult, L, C, orth)
         status[k] = st
         nb = 0
@@ -508,7 +519,7 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
         have = True
         tprev = t
         # Polish on the real axis; accept only a nearby root with the right signs.
-        m3, w3, r3, it3, st3 = newton(complex(logx[k], 0.0), m, w, atoms, weights, off, hz, sq, code,
+        m3, w3, r3, it3, st3 = newton(complex(logx[k], 0.0), m, w, atoms, weights, off, nc, hz, sq, code,
                                       p1, p2, mult, L, C, orth, True)
         if st3 == OK and abs(m3 - m) <= 1e-3 * (abs(m) + 1e-300):
             ms[k] = m3
@@ -529,17 +540,17 @@ def solve_real_axis(logx, delta, mu1, log_m1, atoms, weights, off, hz, sq, code,
 
 
 @njit(cache=True, error_model="numpy")
-def slope_M_batch(ws, atoms, weights, hz, sq, code, p1, p2):
+def slope_M_batch(ws, atoms, weights, ncore, hz, sq, code, p1, p2):
     """M_d at many w (for tests and the edge search)."""
     out = np.empty(ws.shape[0], dtype=np.complex128)
     dout = np.empty(ws.shape[0], dtype=np.complex128)
     for k in range(ws.shape[0]):
-        out[k], _, dout[k] = slope_M(ws[k], atoms, weights, hz, sq, code, p1, p2)
+        out[k], _, dout[k] = slope_M(ws[k], atoms, weights, ncore, hz, sq, code, p1, p2)
     return out, dout
 
 
 @njit(cache=True, error_model="numpy")
-def w_of_m_real(m, atoms, weights, hz, sq, code, p1, p2, p_nonzero, d_max, d_min_pos):
+def w_of_m_real(m, atoms, weights, ncore, hz, sq, code, p1, p2, p_nonzero, d_max, d_min_pos):
     """Real w with M_d(w) = m, for real m: w > d_max (m > 0), w < 0 (-p < m < 0), or
     0 < w < d_min_pos (m < -p, only if the positive slopes have a gap above 0).
     Bisection on a log coordinate (M_d is decreasing on each interval). NaN if none.
@@ -560,7 +571,7 @@ def w_of_m_real(m, atoms, weights, hz, sq, code, p1, p2, p_nonzero, d_max, d_min
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         wv = base + sgn * math.exp(mid)
-        M, _, _ = slope_M(complex(wv, 0.0), atoms, weights, hz, sq, code, p1, p2)
+        M, _, _ = slope_M(complex(wv, 0.0), atoms, weights, ncore, hz, sq, code, p1, p2)
         # M decreases in w on each interval; w increases with mid iff sgn > 0.
         if (M.real > m) == (sgn > 0):
             lo = mid

@@ -33,6 +33,7 @@ POLES_GAUSS = 2     # d(h) = A exp(-C h^2)   (erf: A=1, C=pi/2)
 class SlopeLaw:
     """Law of the squared slope ``d = phi'(h)^2`` of one layer, ``h ~ N(0, q)``.
 
+    ``ncore`` nodes (``|z| <= 9``) are always summed; the rest only where ``w`` is small.
     Either a finite set of exact atoms (``kind="atoms"``: linear, relu, hard-tanh), or
     trapezoid nodes in ``z = h / sqrt(q)`` with step ``hz`` (``kind="trapezoid"``). For the
     latter, ``pole_code`` and ``pole_params`` let the kernel add the exact correction
@@ -45,6 +46,7 @@ class SlopeLaw:
     kind: str
     q: float
     hz: float = 0.0
+    ncore: int = 0
     pole_code: int = POLES_NONE
     pole_params: tuple = (0.0, 0.0)
 
@@ -58,9 +60,8 @@ class SlopeLaw:
         return float(self.atoms.max())
 
 
-def _gauss_nodes(hz: float, even: bool):
+def _gauss_nodes(hz: float, even: bool, zmax: float = config.QUAD_ZMAX):
     """Trapezoid nodes in z ~ N(0,1): (z_k, weights). Half line when the integrand is even."""
-    zmax = config.QUAD_ZMAX
     n = int(np.ceil(zmax / hz))
     if even:
         z = hz * np.arange(n + 1)
@@ -126,7 +127,7 @@ class Activation:
         if self._bernoulli_p is not None:
             p = 1.0 if self.name == "linear" else float(self._bernoulli_p(q))
             atoms = np.array([0.0, 1.0])
-            return SlopeLaw(atoms=atoms, weights=np.array([1.0 - p, p]), kind="atoms", q=q)
+            return SlopeLaw(atoms=atoms, weights=np.array([1.0 - p, p]), kind="atoms", q=q, ncore=2)
         if hz is None:
             if self.pole_code == POLES_NONE:
                 hz = self._hz(q, target=60.0)
@@ -135,12 +136,27 @@ class Activation:
                 # Gaussian and d itself; ~0.6/(b sqrt q) keeps few poles in the band.
                 b = self.pole_params[1] if self.pole_code == POLES_SECH4 else 1.0
                 hz = min(0.5, 0.6 / (b * sqrt(max(q, 1e-300))))
-        z, w = _gauss_nodes(hz, even=self.slope_even)
+        z, w = _gauss_nodes(hz, even=self.slope_even, zmax=self._slope_zmax(q))
         d = self.dphi(sqrt(q) * z) ** 2
+        keep = w > 0.0
+        z, w, d = z[keep], w[keep], d[keep]
+        ncore = int(np.sum(np.abs(z) <= config.QUAD_ZMAX)) if self.slope_even else len(z)
         return SlopeLaw(atoms=np.ascontiguousarray(d, dtype=float),
                         weights=np.ascontiguousarray(w, dtype=float), kind="trapezoid",
-                        q=q, hz=hz, pole_code=self.pole_code,
+                        q=q, hz=hz, ncore=ncore, pole_code=self.pole_code,
                         pole_params=tuple(float(v) for v in self.pole_params))
+
+    def _slope_zmax(self, q: float) -> float:
+        """Range of the slope-law nodes. Near the bottom of the spectrum w -> 0 and
+        V(w) = E[w/(w - d)] ~ -w E[1/d] is carried by the Gaussian tail where 1/d grows
+        (tanh: 1/d ~ e^(4 sqrt(q) |z|)), so the nodes must reach past that tail."""
+        base = config.QUAD_ZMAX
+        if self.pole_code == POLES_SECH4:
+            return 38.0
+        if self.pole_code == POLES_GAUSS:
+            c = self.pole_params[1] * q
+            return 38.0 if c >= 0.5 else min(38.0, base / sqrt(1.0 - 2.0 * c))
+        return base
 
 
 def _relu(h):
@@ -171,12 +187,19 @@ def _erf_dphi(h):
     return np.exp(-pi * np.asarray(h) ** 2 / 4.0)
 
 
+def _tanh_d(h):
+    # sech^2 through exp(-2|h|): no overflow of cosh in the far tail.
+    e = np.exp(-2.0 * np.abs(np.asarray(h, dtype=float)))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
 def _sigmoid(h):
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(h)))
 
 
 def _sigmoid_d(h):
-    return 0.25 / np.cosh(0.5 * np.asarray(h)) ** 2
+    e = np.exp(-np.abs(np.asarray(h, dtype=float)))
+    return e / (1.0 + e) ** 2
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -196,7 +219,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _slope_moments=lambda q, k: (1.0 + k * pi * q) ** -0.5,
         pole_code=POLES_GAUSS, pole_params=(1.0, pi / 2.0)),
     "tanh": Activation(
-        "tanh", phi=np.tanh, dphi=lambda h: 1.0 / np.cosh(h) ** 2, strip=pi / 2,
+        "tanh", phi=np.tanh, dphi=_tanh_d, strip=pi / 2,
         bounded=True, box=(-1.0, 1.0), pole_code=POLES_SECH4, pole_params=(1.0, 1.0)),
     "sigmoid": Activation(
         "sigmoid", phi=_sigmoid, dphi=_sigmoid_d, strip=pi, bounded=True, box=(0.0, 1.0),

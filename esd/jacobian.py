@@ -66,6 +66,7 @@ class JacobianESD:
         self._atoms = np.concatenate([law.atoms for law in laws]).astype(float)
         self._weights = np.concatenate([law.weights for law in laws]).astype(float)
         self._off = np.cumsum([0] + [len(law.atoms) for law in laws]).astype(np.int64)
+        self._nc = np.array([law.ncore for law in laws], dtype=np.int64)
         self._hz = np.array([law.hz for law in laws])
         self._sq = np.sqrt(np.array([law.q for law in laws]))
         self._code = np.array([law.pole_code for law in laws], dtype=np.int64)
@@ -84,7 +85,7 @@ class JacobianESD:
 
     # ------------------------------------------------------------------ kernels
     def _args(self):
-        return (self._atoms, self._weights, self._off, self._hz, self._sq, self._code, self._p1,
+        return (self._atoms, self._weights, self._off, self._nc, self._hz, self._sq, self._code, self._p1,
                 self._p2, self._mult, self._L, self._C, self._orth)
 
     def _solve_logz(self, t):
@@ -292,7 +293,7 @@ class JacobianESD:
         for g, law in enumerate(self.mean_field.slope_laws):
             pos = law.atoms[law.atoms > 0]
             d_min = float(pos.min()) if law.kind == "atoms" else 0.0
-            w = K.w_of_m_real(m, law.atoms, law.weights, law.hz, math.sqrt(law.q), law.pole_code,
+            w = K.w_of_m_real(m, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q), law.pole_code,
                               law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max,
                               d_min)
             if not np.isfinite(w) or w == 0:
@@ -360,7 +361,7 @@ class JacobianESD:
         """log S_{JJ^T}(u) for real u in (-(1 - atom), 0): the w_g are real and negative."""
         total = -self._C
         for g, law in enumerate(self.mean_field.slope_laws):
-            w = K.w_of_m_real(u, law.atoms, law.weights, law.hz, math.sqrt(law.q), law.pole_code,
+            w = K.w_of_m_real(u, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q), law.pole_code,
                               law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max, 0.0)
             total -= self._mult[g] * math.log(-w)
         total -= self._L * math.log(-u)

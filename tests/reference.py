@@ -38,6 +38,7 @@ __all__ = [
     "ConstantSlopeLaw",
     "GaussianSlopeLaw",
     "ReferenceSolveError",
+    "mp_asymptotic_start",
     "mp_chi",
     "mp_dM_slope",
     "mp_density",
@@ -677,7 +678,7 @@ def mp_m2_formula(weights, sigma_ws, laws):
 # ----------------------------------------------------------------------------- continuation
 
 
-def _asymptotic_start(weights, sigma_ws, laws, z):
+def mp_asymptotic_start(weights, sigma_ws, laws, z):
     """``m ~ m1/z + m2/z^2`` and ``w ~ mu1/m + mu2/mu1`` (from ``M(w) ~ mu1/w + mu2/w^2``)."""
     m1, m2 = mp_m2_formula(weights, sigma_ws, laws)
     m = m1 / z + m2 / z**2
@@ -706,7 +707,7 @@ def mp_solve_continuation(weights, sigma_ws, laws, z, *, dps=DEFAULT_DPS, path_d
         y_floor = max(y_target, scale * mp.mpf(y_stop))
         fac = mp.mpf(factor)
         zc = mp.mpc(x, y)
-        m, ws = _asymptotic_start(weights, sigma_ws, laws, zc)
+        m, ws = mp_asymptotic_start(weights, sigma_ws, laws, zc)
         while True:
             m, ws, _res = mp_solve_laws(weights, sigma_ws, laws, zc, m, ws, dps=path_dps,
                                         jac_dps=path_dps, residual_tol="1e-12", maxsteps=40)
