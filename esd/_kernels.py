@@ -142,6 +142,18 @@ def slope_M(w, atoms, weights, ncore, hz, sq, code, p1, p2):
     dr_ = 0.0
     di_ = 0.0
     n = atoms.shape[0]
+    if abs(w) > 1e100:
+        # Far above the spectrum: (w - a)^2 would overflow; scaled complex division.
+        M = 0j
+        V = 0j
+        dM = 0j
+        for k in range(n):
+            r = 1.0 / (w - atoms[k])
+            t = weights[k] * atoms[k] * r
+            M += t
+            V += weights[k] * w * r
+            dM -= t * r
+        return M, V, dM
     for k in range(n):
         if k == ncore and Vr * Vr + Vi * Vi > 1e-4:
             # The tail nodes (|z| > 9) only matter near the bottom of the spectrum,

@@ -128,6 +128,11 @@ class Activation:
             p = 1.0 if self.name == "linear" else float(self._bernoulli_p(q))
             atoms = np.array([0.0, 1.0])
             return SlopeLaw(atoms=atoms, weights=np.array([1.0 - p, p]), kind="atoms", q=q, ncore=2)
+        if q == 0.0:
+            # h = 0 surely: the slope is the constant phi'(0).
+            d0 = float(np.asarray(self.dphi(np.zeros(1)))[0] ** 2)
+            return SlopeLaw(atoms=np.array([d0]), weights=np.array([1.0]), kind="atoms", q=q,
+                            ncore=1)
         if hz is None:
             if self.pole_code == POLES_NONE:
                 hz = self._hz(q, target=60.0)

@@ -78,10 +78,13 @@ class JacobianESD:
         self._orth = spec.weights == "orthogonal"
         self._mu1 = np.array([np.sum(law.weights * law.atoms) for law in laws])
         self._log_m1 = float(np.sum(np.log(mf.chi)))
-        if self._orth and spec.act.name == "linear":
-            raise InvalidParameter("activation", "linear",
-                                   "with orthogonal weights J J^T = sigma_w^(2L) I is a point mass; "
-                                   "it has no density to solve for")
+        if self._orth and all(law.p_nonzero == 1.0 and np.ptp(law.atoms[law.weights > 0]) == 0.0
+                              for law in laws):
+            raise InvalidParameter(
+                "weights", "orthogonal",
+                f"with {spec.act.name} slopes that are constant (here every unit is in its linear "
+                "regime) J J^T is a multiple of the identity, a point mass with no density to solve "
+                "for; use gaussian weights or a larger pre-activation variance")
 
     # ------------------------------------------------------------------ kernels
     def _args(self):
@@ -345,7 +348,7 @@ class JacobianESD:
                     if not vals[i][1] or vals[i][0] < vals[i - 1][0]:
                         arg = i - 1
                         break
-            if arg is not None and 0 < arg:
+            if arg is not None and 0 < arg and vals[arg][0] < log_upper:
                 res = minimize_scalar(lambda s: -self._log_x_real(m0 - math.exp(s))[0],
                                       bounds=(math.log(ds[arg - 1]), math.log(ds[arg + 1])),
                                       method="bounded", options={"xatol": 1e-13})
@@ -389,11 +392,12 @@ class JacobianESD:
                 f = lambda s: self._log_s_transform_real(-math.exp(s)) - target
                 # u = -exp(s); S decreases in u, so f increases with s.
                 hi = math.log(-u_lo) - 1e-15
-                lo = -1.0
-                while f(lo) > 0:
-                    lo *= 2.0
-                    if lo < -700:
-                        break
+                lo = hi - 1.0
+                while lo > -700.0 and f(lo) > 0:
+                    lo = max(2.0 * lo, -700.0)
+                if f(lo) > 0:
+                    out[i] = 1.0
+                    continue
                 s = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15) if f(hi) > 0 else hi
                 out[i] = 1.0 + (-math.exp(s))
         return out.reshape(r.shape)

@@ -237,8 +237,9 @@ def mp_chi(name, sigma_w, q, *, dps=DEFAULT_DPS):
 
 @functools.lru_cache(maxsize=None)
 def _q_star_cached(name, sigma_w, sigma_b, dps):
-    sw2 = mp.mpf(sigma_w) ** 2
-    sb2 = mp.mpf(sigma_b) ** 2
+    with mp.workdps(dps):
+        sw2 = mp.mpf(sigma_w) ** 2
+        sb2 = mp.mpf(sigma_b) ** 2
 
     def lmap(q, d=dps):
         return sw2 * mp_length_map(name, q, dps=d) + sb2
@@ -277,7 +278,8 @@ def _q_star_cached(name, sigma_w, sigma_b, dps):
 def mp_q_star(name, sigma_w, sigma_b, *, dps=DEFAULT_DPS):
     """Stable fixed point of ``q -> sigma_w^2 V(q) + sigma_b^2`` reached by iteration from 1."""
     _check_name(name)
-    return _q_star_cached(name, mp.mpf(sigma_w), mp.mpf(sigma_b), dps)
+    with mp.workdps(dps):
+        return _q_star_cached(name, mp.mpf(sigma_w), mp.mpf(sigma_b), dps)
 
 
 def _as_list(value, depth, label):
@@ -313,8 +315,9 @@ def mp_layer_q(name, sigma_ws, sigma_bs, input_variance, *, dps=DEFAULT_DPS):
     sigma_bs = _as_list(sigma_bs, depth, "sigma_bs")
     if input_variance is None:
         return [mp_q_star(name, sw, sb, dps=dps) for sw, sb in zip(sigma_ws, sigma_bs)]
-    key = (tuple(mp.mpf(s) for s in sigma_ws), tuple(mp.mpf(s) for s in sigma_bs))
-    return list(_layer_q_cached(name, key[0], key[1], mp.mpf(input_variance), dps))
+    with mp.workdps(dps):
+        key = (tuple(mp.mpf(s) for s in sigma_ws), tuple(mp.mpf(s) for s in sigma_bs))
+        return list(_layer_q_cached(name, key[0], key[1], mp.mpf(input_variance), dps))
 
 
 # ----------------------------------------------------------------------------- slope laws
@@ -651,9 +654,10 @@ def mp_residual(name, weights, sigma_ws, qs, z, m, ws, *, dps=DEFAULT_DPS):
         return max(abs(r) for r in F(mp.mpmathify(m), *wg))
 
 
-def mp_stieltjes(z, m):
+def mp_stieltjes(z, m, *, dps=DEFAULT_DPS):
     """``G(z) = (1 + m) / z``."""
-    return (1 + m) / z
+    with mp.workdps(dps):
+        return (1 + mp.mpmathify(m)) / mp.mpmathify(z)
 
 
 def mp_density(name, weights, sigma_ws, qs, x, m_start, w_starts, *, dps=DEFAULT_DPS):
@@ -664,26 +668,32 @@ def mp_density(name, weights, sigma_ws, qs, x, m_start, w_starts, *, dps=DEFAULT
         return -mp.im(m) / (mp.pi * x)
 
 
-def mp_m2_formula(weights, sigma_ws, laws):
-    """Second moment of J J^T from THEORY.md 3.4 (``m_1 = prod chi_l``)."""
-    m1 = mp.mpf(1)
-    acc = mp.mpf(0)
-    for sw, law in zip(sigma_ws, laws):
-        mu1, mu2 = law.moment(1), law.moment(2)
-        m1 *= mp.mpf(sw) ** 2 * mu1
-        acc += mu2 / mu1**2 - (1 if weights == "orthogonal" else 0)
-    return m1, m1**2 * (1 + acc)
+def mp_m2_formula(weights, sigma_ws, laws, *, dps=DEFAULT_DPS):
+    """``(m_1, m_2)`` of J J^T from THEORY.md 3.4: ``m_1 = prod chi_l``; gaussian
+    ``m_2 = m_1^2 (1 + sum mu2/mu1^2)``, orthogonal ``m_2 = m_1^2 (1 + sum (mu2/mu1^2 - 1))``."""
+    _check_weights(weights)
+    with mp.workdps(dps):
+        m1 = mp.mpf(1)
+        acc = mp.mpf(0)
+        for sw, law in zip(sigma_ws, laws):
+            mu1, mu2 = law.moment(1), law.moment(2)
+            m1 *= mp.mpf(sw) ** 2 * mu1
+            acc += mu2 / mu1**2 - (1 if weights == "orthogonal" else 0)
+        return +m1, m1**2 * (1 + acc)
 
 
 # ----------------------------------------------------------------------------- continuation
 
 
 def mp_asymptotic_start(weights, sigma_ws, laws, z):
-    """``m ~ m1/z + m2/z^2`` and ``w ~ mu1/m + mu2/mu1`` (from ``M(w) ~ mu1/w + mu2/w^2``)."""
-    m1, m2 = mp_m2_formula(weights, sigma_ws, laws)
-    m = m1 / z + m2 / z**2
-    ws = [law.moment(1) / m + law.moment(2) / law.moment(1) for law in laws]
-    return m, ws
+    """``m ~ m1/z + m2/z^2`` and ``w ~ mu1/m + mu2/mu1`` (from ``M(w) ~ mu1/w + mu2/w^2``);
+    a start for large ``|z|``."""
+    with mp.workdps(DEFAULT_DPS):
+        z = mp.mpmathify(z)
+        m1, m2 = mp_m2_formula(weights, sigma_ws, laws)
+        m = m1 / z + m2 / z**2
+        ws = [law.moment(1) / m + law.moment(2) / law.moment(1) for law in laws]
+        return m, ws
 
 
 def mp_solve_continuation(weights, sigma_ws, laws, z, *, dps=DEFAULT_DPS, path_dps=18,

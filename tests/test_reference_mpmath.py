@@ -394,44 +394,81 @@ def _reference_mean_field(case_id):
         return q_star, qs, chi, mu
 
 
-def _log_mass_quantiles(x, rho, probs):
-    """Quantiles of the spectral mass on a log grid (mass per log x is x rho(x))."""
-    u = np.log(x)
-    f = np.where(np.isfinite(rho) & (rho > 0), x * rho, 0.0)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(u))])
-    total = cdf[-1]
-    return [x[int(np.searchsorted(cdf, p * total))] for p in probs], total, f
+def _log_mass(sol, x):
+    """Spectral mass per unit log x, x rho(x), from the package (0 where rho <= 0)."""
+    try:
+        rho = np.asarray(sol.density(x), dtype=float)
+    except Exception as exc:  # a failure, with the grid that triggered it
+        raise AssertionError(f"package density raised {exc!r} on x in [{x[0]:.3e}, {x[-1]:.3e}]"
+                             ) from exc
+    assert rho.shape == x.shape and np.all(np.isfinite(rho)), "package density not finite"
+    return np.where(rho > 0, x * rho, 0.0)
+
+
+def _bracket_support(case_id, sol, m1):
+    """Log grid (relative to m1) that holds the package's spectrum: widened while the mass per
+    log x at an end exceeds 1e-6 of its maximum (down to x ~ 1e-280: for deep gaussian nets the
+    mass near 0 decays only like x^(1/(L+1))), then zoomed onto the support."""
+    lo, hi = -8.0, 3.0
+    for _attempt in range(40):
+        x = m1 * np.logspace(lo, hi, 200)
+        f = _log_mass(sol, x)
+        fmax = f.max()
+        grow_lo = (fmax <= 0 or f[0] > 1e-6 * fmax) and x[0] > 1e-270
+        grow_hi = fmax <= 0 or f[-1] > 1e-6 * fmax
+        if not (grow_lo or grow_hi):
+            break
+        lo = max(lo - 12.0, math.log10(1e-280 / m1)) if grow_lo else lo
+        hi = hi + 3.0 if grow_hi else hi
+    else:
+        raise AssertionError(f"{case_id}: could not bracket the package's density on a log grid")
+    assert fmax > 0, f"{case_id}: package density is zero everywhere"
+    idx = np.nonzero(f > 1e-9 * fmax)[0]
+    a, b = x[max(idx[0] - 1, 0)], x[min(idx[-1] + 1, len(x) - 1)]
+    x = np.geomspace(a, b, 600)
+    return x, _log_mass(sol, x)
 
 
 @functools.lru_cache(maxsize=None)
 def _points(case_id):
-    """Evaluation points chosen from the package's own density: 3 real x in the bulk (log-mass
-    quantiles 0.2, 0.5, 0.8) and 3 complex z (near the bulk, above it, beyond its right end).
-    Returns (complex_z, real_x) as tuples of Python numbers."""
+    """Evaluation points chosen from the package's own density: 3 real x in the bulk (near the
+    log-mass quantiles 0.2, 0.5, 0.8, where x rho(x) >= 1e-2 of its maximum, and the density is
+    positive 1e-3 (relative) either side) and 3 complex z (near the bulk, above it, beyond its
+    right end).  Returns (complex_z, real_x) as tuples of Python numbers."""
     sol = _package(case_id)
     _q_star, _qs, chi, _mu = _reference_mean_field(case_id)
     m1 = float(mp.fprod(chi))
-    depth = len(chi)
-    lo, hi = -6.0 - 1.5 * depth, 3.0 + math.log10(depth + 1) * 2
-    for _attempt in range(6):
-        x = m1 * np.logspace(lo, hi, 240)
-        rho = np.asarray(sol.density(x), dtype=float)
-        (x20, x50, x80), total, f = _log_mass_quantiles(x, rho, (0.2, 0.5, 0.8))
-        grow_lo = f[0] > 1e-6 * f.max()
-        grow_hi = f[-1] > 1e-6 * f.max()
-        if total > 0 and not grow_lo and not grow_hi:
-            break
-        lo, hi = lo - (10.0 if grow_lo else 0.0), hi + (5.0 if grow_hi else 0.0)
-    else:
-        raise AssertionError(f"{case_id}: could not bracket the package's density on a log grid")
-    x_top = x[np.nonzero(f > 1e-6 * f.max())[0][-1]]
-    real_x = (float(x20), float(x50), float(x80))
-    # keep x well inside the bulk: the package density is positive 1e-3 (relative) either side
+    x, f = _bracket_support(case_id, sol, m1)
+    u = np.log(x)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(u))])
+    # eligible grid points: x rho >= 1e-2 of its maximum, and at least `margin` (relative) inside
+    # the positive stretch of the grid that contains them
+    margin = max(3e-3, 2 * (x[1] / x[0] - 1))
+    pos = f > 0
+    eligible = []
+    for j in np.nonzero(f >= 1e-2 * f.max())[0]:
+        s0 = j
+        while s0 > 0 and pos[s0 - 1]:
+            s0 -= 1
+        s1 = j
+        while s1 < len(x) - 1 and pos[s1 + 1]:
+            s1 += 1
+        if x[j] >= x[s0] * (1 + margin) and x[j] <= x[s1] * (1 - margin):
+            eligible.append(j)
+    assert eligible, f"{case_id}: no grid point well inside the package's bulk"
+    eligible = np.array(eligible)
+    real_x = []
+    for p in (0.2, 0.5, 0.8):
+        i = int(np.searchsorted(cdf, p * cdf[-1]))
+        j = eligible[np.argmin(np.abs(eligible - i))]
+        real_x.append(float(x[j]))
     probe = np.array([v * s for v in real_x for s in (1 - 1e-3, 1 + 1e-3)])
     assert np.all(np.asarray(sol.density(probe)) > 0), (case_id, real_x)
+    x_top = float(x[np.nonzero(f > 1e-6 * f.max())[0][-1]])
+    x20, x50, x80 = real_x
     complex_z = (complex(x50, 0.05 * x50), complex(0.3 * x20, 0.8 * x80),
                  complex(4.0 * x_top, 0.5 * x_top))
-    return complex_z, real_x
+    return complex_z, tuple(real_x)
 
 
 def _check_point(case_id, z, m_pkg, w_pkg, *, check_density):

@@ -1,0 +1,64 @@
+"""The installed ``esd`` entry point: JSON keys, plots, and one-line errors with exit 2."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from esd.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "esd", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_theory_json_keys_and_values():
+    res = run("theory", "--activation", "relu", "--sigma-w", str(math.sqrt(2)), "--depth", "10",
+              "--json", "--grid", "50")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    for key in ("q_star", "chi", "moments", "support", "atom_at_zero", "spectral_radius",
+                "fraction_outside_unit_circle", "solve_seconds", "density", "spec"):
+        assert key in out
+    assert out["moments"][:2] == pytest.approx([1.0, 21.0], rel=1e-10)
+    assert out["atom_at_zero"] == pytest.approx(0.5)
+    assert len(out["density"]["x"]) == len(out["density"]["rho"]) == 50
+    assert out["solve_seconds"] > 0
+    assert out["spec"]["depth"] == 10
+
+
+def test_theory_plot(tmp_path):
+    path = tmp_path / "t.png"
+    assert main(["theory", "--activation", "tanh", "--sigma-w", "1.5", "--sigma-b", "0.1",
+                 "--depth", "3", "--plot", str(path)]) == 0
+    assert path.stat().st_size > 10_000
+
+
+def test_demo_writes_plot(tmp_path):
+    path = tmp_path / "demo.png"
+    res = run("demo", "--plot", str(path), "--json")
+    assert res.returncode == 0, res.stderr
+    assert path.exists() and "density" in json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("args,name", [
+    (["--sigma-w", "-1"], "sigma-w"), (["--sigma-b", "-0.1"], "sigma-b"),
+    (["--depth", "0"], "depth"), (["--activation", "softplus"], "activation"),
+    (["--weights", "uniform"], "weights"), (["--sigma-w", "nan"], "sigma-w"),
+    (["--grid", "1"], "grid"), (["--depth", "2.5"], "depth"),
+])
+def test_bad_input_one_line_exit_2(args, name):
+    res = run("theory", "--json", *args)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0]
+
+
+def test_help():
+    for sub in ("theory", "demo"):
+        res = run(sub, "--help")
+        assert res.returncode == 0 and "--json" in res.stdout and "--plot" in res.stdout
