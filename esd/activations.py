@@ -140,7 +140,7 @@ class Activation:
                 # With the poles corrected exactly the step only has to resolve the
                 # Gaussian and d itself; ~0.6/(b sqrt q) keeps few poles in the band.
                 b = self.pole_params[1] if self.pole_code == POLES_SECH4 else 1.0
-                hz = min(0.5, 0.6 / (b * sqrt(max(q, 1e-300))))
+                hz = min(0.5, 0.3 / (b * sqrt(max(q, 1e-300))))
         z, w = _gauss_nodes(hz, even=self.slope_even, zmax=self._slope_zmax(q))
         d = self.dphi(sqrt(q) * z) ** 2
         keep = w > 0.0

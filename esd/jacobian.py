@@ -209,18 +209,21 @@ class JacobianESD:
         return cum[np.searchsorted(edges, s_targets)]
 
     def cdf(self, x) -> np.ndarray:
-        """P(eigenvalue of J J^T <= x), the atom at 0 included."""
+        """P(eigenvalue of J J^T <= x), atoms included."""
         x = _as_points("x", x, float)
         flat = x.ravel()
-        out = np.where(flat >= self.support[1], 1.0, 0.0)
-        inside = (flat > 0) & (flat < self.support[1])
+        lower, upper = self.support
+        x_top, top = self.atom_at_top
+        out = np.where(flat >= upper, 1.0 - top, 0.0)
+        inside = (flat > 0) & (flat < upper)
         if inside.any():
             lx = np.log(flat[inside])
             order = np.argsort(-lx)
             above = np.empty(lx.size)
             above[order] = self._mass_above(lx[order])
-            out[inside] = np.clip(1.0 - above, 0.0, 1.0)
-        out[(flat > 0) & (flat <= self.support[0])] = self.atom_at_zero
+            out[inside] = np.clip(1.0 - top - above, 0.0, 1.0)
+        out[(flat >= 0) & (flat <= lower)] = self.atom_at_zero
+        out = np.where(flat >= x_top, out + top, out) if top > 0 else out
         return out.reshape(x.shape)
 
     def quantile_log(self, prob: float, max_decades: float = 300.0) -> float:
@@ -232,7 +235,10 @@ class JacobianESD:
             raise InvalidParameter("prob", prob, "must be in (0, 1)")
         if prob <= self.atom_at_zero:
             return -np.inf
-        target = 1.0 - prob                       # mass above the quantile
+        x_top, top = self.atom_at_top
+        if prob > 1.0 - top:
+            return math.log(x_top)
+        target = 1.0 - prob - top                 # continuous mass above the quantile
         t_up = self.log_support[1]
         t_floor = t_up - max_decades * math.log(10.0)
         if self.support[0] > 0:
@@ -286,6 +292,22 @@ class JacobianESD:
         """Mass of J J^T at 0: 1 - min_l P(phi'(h_l) != 0)."""
         return float(max(0.0, 1.0 - np.min(self.mean_field.p_nonzero)))
 
+    @cached_property
+    def atom_at_top(self) -> tuple[float, float]:
+        """(position, mass) of the atom of J J^T away from 0, (inf, 0) if there is none.
+
+        Orthogonal weights with 0/1 slopes (relu, hard-tanh, linear) make J J^T a scaled
+        product of free projections; the intersection of their ranges has relative
+        dimension ``max(0, sum_l p_l - (L - 1))`` and sits at ``prod_l sigma_w,l^2``.
+        """
+        laws = self.mean_field.slope_laws
+        if not self._orth or not all(law.kind == "atoms" for law in laws):
+            return math.inf, 0.0
+        mass = float(np.sum(self.mean_field.p_nonzero) - (self._L - 1.0))
+        if mass <= 1e-15:
+            return math.inf, 0.0
+        return float(math.exp(self._C)), mass
+
     # -------------------------------------------------------------- edges
     def _log_x_real(self, m):
         """log z(m) on the real m axis with real w_g; (value, ok) with ok False when z < 0
@@ -333,9 +355,23 @@ class JacobianESD:
         i = 1
         while i < len(grid) - 1 and vals[i + 1] < vals[i]:
             i += 1
-        res = minimize_scalar(fx, bounds=(grid[i - 1], grid[min(i + 1, len(grid) - 1)]),
-                              method="bounded", options={"xatol": 1e-13})
-        log_upper = float(res.fun)
+        if self.atom_at_top[1] == 0.0:
+            res = minimize_scalar(fx, bounds=(grid[i - 1], grid[i + 1]), method="bounded",
+                                  options={"xatol": 1e-13})
+            log_upper = float(res.fun)
+        else:
+            # x(m) falls monotonically onto the pole of M at the atom at the top of the
+            # spectrum; the continuous part ends at the first minimum of x(m) on the
+            # branch m < -1 coming from m = -infinity.
+            fb = lambda s: self._log_x_real(-1.0 - math.exp(s))[0]
+            grid = np.linspace(25.0, -40.0, 261)
+            vals = [fb(v) for v in grid]
+            i = 1
+            while i < len(grid) - 1 and vals[i + 1] < vals[i]:
+                i += 1
+            res = minimize_scalar(fb, bounds=(grid[i + 1], grid[i - 1]), method="bounded",
+                                  options={"xatol": 1e-13})
+            log_upper = float(res.fun)
         log_lower = -np.inf
         if all(law.kind == "atoms" for law in self.mean_field.slope_laws):
             m0 = -(1.0 - self.atom_at_zero)

@@ -143,8 +143,10 @@ def test_ref_slope_transform_boundary_value_and_asymptotics():
                                                   ("erf", 2.0, 0.3)])
 def test_ref_q_star_fixed_point(name, sigma_w, sigma_b):
     """q* solves q = sigma_w^2 V(q) + sigma_b^2 to ~30 digits and is stable."""
+    qs_outside = ref.mp_q_star(name, sigma_w, sigma_b)  # called at mpmath's default 15 digits
     with mp.workdps(DPS):
         qs = ref.mp_q_star(name, sigma_w, sigma_b)
+        assert qs == qs_outside  # the result does not depend on the caller's precision
         image = mp.mpf(sigma_w) ** 2 * ref.mp_length_map(name, qs) + mp.mpf(sigma_b) ** 2
         assert _rel(image, qs) < 1e-26
         if name == "erf":  # closed-form length map: independent root
@@ -341,19 +343,26 @@ LAYERED = {
 }
 
 
-def _case_ids():
-    ids = []
-    for key in CONFIGS:
-        for weights in ("gaussian", "orthogonal"):
+def _case_params():
+    """All (config, weights, depth) cases.  By default one depth per (config, weights), cycling
+    through DEPTHS so every depth meets every chi regime and both weight laws; the rest of the
+    cross product is marked slow (run with ``-m slow``), to keep this file near 60 s."""
+    params = []
+    for i, key in enumerate(CONFIGS):
+        for j, weights in enumerate(("gaussian", "orthogonal")):
+            default_depth = DEPTHS[(i + 2 * j) % len(DEPTHS)]
             for depth in DEPTHS:
-                ids.append(f"{key}-{weights}-L{depth}")
+                case_id = f"{key}-{weights}-L{depth}"
+                marks = () if depth == default_depth else (pytest.mark.slow,)
+                params.append(pytest.param(case_id, id=case_id, marks=marks))
     for key in LAYERED:
         for weights in ("gaussian", "orthogonal"):
-            ids.append(f"{key}-{weights}-L5")
-    return ids
+            case_id = f"{key}-{weights}-L5"
+            params.append(pytest.param(case_id, id=case_id))
+    return params
 
 
-CASE_IDS = _case_ids()
+CASE_PARAMS = _case_params()
 
 
 @functools.lru_cache(maxsize=None)
@@ -502,7 +511,7 @@ def test_package_api_exists():
     assert np.asarray(sol.mean_field.mu).shape == (10, 4)
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_mean_field(case_id):
     sol = _package(case_id)
     q_star, qs, chi, mu = _reference_mean_field(case_id)
@@ -521,7 +530,7 @@ def test_package_mean_field(case_id):
             assert _rel(mu_pkg[l, k], mu[l][k]) < MF_TOL, ("mu", l, k + 1, mu_pkg[l, k], mu[l][k])
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_m_and_stieltjes_complex_z(case_id):
     sol = _package(case_id)
     complex_z, _real_x = _points(case_id)
@@ -539,7 +548,7 @@ def test_package_m_and_stieltjes_complex_z(case_id):
                 f"{case_id} z={zi}: G pkg {G_pkg[i]} ref {mp.nstr(G_ref, 17)}")
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_density_real_x(case_id):
     sol = _package(case_id)
     _complex_z, real_x = _points(case_id)
