@@ -121,3 +121,36 @@ def test_mean_field_closed_forms():
     np.testing.assert_allclose(mf.mu[0], (1 + np.arange(1, 5) * math.pi * q) ** -0.5, rtol=1e-14)
     mf = mean_field(NetworkSpec("hard-tanh", sigma_w=1.3, sigma_b=0.2, depth=1))
     assert mf.mu[0, 0] == pytest.approx(math.erf(1 / math.sqrt(2 * mf.q_star)), rel=1e-14)
+
+
+def test_free_projections_orthogonal_hard_tanh():
+    # J J^T = sigma^4 P2 O P1 O^T P2 with free projections of trace p: continuous part on
+    # [0, 4 p (1 - p) sigma^4] (p > 1/2), atoms 1 - p at 0 and 2p - 1 at sigma^4.
+    sw = 1.2
+    sol = JacobianESD(NetworkSpec("hard-tanh", weights="orthogonal", sigma_w=sw, sigma_b=0.1, depth=2))
+    p = sol.mean_field.p_nonzero[0]
+    assert sol.atom_at_zero == pytest.approx(1 - p, rel=1e-14)
+    assert sol.atom_at_top == pytest.approx((sw ** 4, 2 * p - 1), rel=1e-12)
+    assert sol.support[1] == pytest.approx(4 * p * (1 - p) * sw ** 4, rel=1e-10)
+    from scipy.integrate import quad
+    t_up = math.log(sol.support[1])
+    mass = quad(lambda t: sol.log_density(np.array([t]))[0], t_up - 60, t_up, limit=400)[0]
+    assert mass == pytest.approx(1 - sol.atom_at_zero - sol.atom_at_top[1], abs=1e-7)
+    F = sol.cdf(np.array([0.0, sol.support[1], sw ** 4 * (1 - 1e-12), sw ** 4]))
+    np.testing.assert_allclose(F, [1 - p, 1 - (2 * p - 1), 1 - (2 * p - 1), 1.0], atol=1e-7)
+
+
+def test_custom_activation_matches_builtin():
+    import esd
+    act = esd.custom_activation("my-tanh", np.tanh, lambda h: 1 / np.cosh(h) ** 2, slope_even=True,
+                                strip=np.pi / 2)
+    ref = JacobianESD(NetworkSpec("tanh", sigma_w=1.5, sigma_b=0.1, depth=3))
+    sol = JacobianESD(NetworkSpec(act, sigma_w=1.5, sigma_b=0.1, depth=3))
+    assert sol.mean_field.q_star == pytest.approx(ref.mean_field.q_star, rel=1e-12)
+    np.testing.assert_allclose(sol.moments, ref.moments, rtol=1e-10)
+    # No analytic continuation of a user's slope: away from the real axis the plain
+    # trapezoid is still accurate; on it, to a few digits.
+    z = np.array([1.0 + 1.0j, 5.0 + 2.0j])
+    np.testing.assert_allclose(sol.stieltjes(z), ref.stieltjes(z), rtol=1e-8)
+    x = ref.default_grid(20)[5:15]
+    np.testing.assert_allclose(sol.density(x), ref.density(x), rtol=2e-2)
