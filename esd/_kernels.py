@@ -142,6 +142,9 @@ def slope_M(w, atoms, weights, ncore, hz, sq, code, p1, p2):
     dr_ = 0.0
     di_ = 0.0
     n = atoms.shape[0]
+    if not (abs(w) < 1e300):
+        nan = complex(np.nan, np.nan)
+        return nan, nan, nan
     if abs(w) > 1e100:
         # Far above the spectrum: (w - a)^2 would overflow; scaled complex division.
         M = 0j
@@ -281,7 +284,12 @@ def newton(t, m0, w0, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C,
         dl = -num / den
         for g in range(G):
             dw[g] = (dl - Cw[g]) / Aw[g]
-        lam = 1.0
+        # Trust region in log variables: at most a factor e^2 per step (near an edge the
+        # Jacobian is nearly singular and the raw step can overflow).
+        big = abs(dl)
+        for g in range(G):
+            big = max(big, abs(dw[g]))
+        lam = 1.0 if big <= 2.0 else 2.0 / big
         accepted = False
         for _ in range(_MAXBT):
             xt = x * cmath.exp(lam * dl)

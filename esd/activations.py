@@ -95,9 +95,11 @@ class Activation:
     pole_params: tuple = (0.0, 0.0)
 
     # -- Gaussian expectations -----------------------------------------------------
-    def _hz(self, q: float, target: float = 37.0) -> float:
-        # Trapezoid error ~ exp(-2 pi d / hz) for a strip of half-width d = strip/sqrt(q)
-        # in z; 0.5 already resolves the Gaussian weight to 1e-17.
+    def _hz(self, q: float, target: float = 60.0) -> float:
+        # Trapezoid error ~ poly(1/hz) exp(-2 pi d / hz) for a strip of half-width
+        # d = strip/sqrt(q) (the polynomial grows with the order of the poles of phi^2,
+        # phi'^(2k), hence the margin over exp(-37) ~ 1e-16); 0.5 already resolves the
+        # Gaussian weight to 1e-17.
         return min(0.5, 2.0 * pi * self.strip / (target * sqrt(max(q, 1e-300))))
 
     def gauss_expect(self, f: Callable, q: float) -> float:
@@ -118,7 +120,8 @@ class Activation:
             return np.full(kmax, self._bernoulli_p(q)) if self.name != "linear" else np.ones(kmax)
         if self._slope_moments is not None:
             return np.asarray(self._slope_moments(q, k), dtype=float)
-        z, w = _gauss_nodes(self._hz(q), even=False)
+        # d^4 = phi'^8 has poles of order 16 (tanh): a finer step than for V.
+        z, w = _gauss_nodes(self._hz(q, target=120.0), even=False)
         d = self.dphi(sqrt(q) * z) ** 2
         return np.array([np.sum(w * d ** kk) for kk in k])
 

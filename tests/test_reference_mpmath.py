@@ -234,6 +234,22 @@ def test_ref_fuss_catalan_edge_L2():
             assert abs((1 + m) ** 3 - z * m) < 1e-25
 
 
+@pytest.mark.parametrize("depth", [10, 100])
+def test_ref_fuss_catalan_edge_deep(depth):
+    """d == 1, gaussian: right edge (L+1)^(L+1) / L^L; density > 0 at 0.999 edge, 0 at 1.001."""
+    law = ref.ConstantSlopeLaw(1)
+    with mp.workdps(DPS):
+        edge = mp.mpf(depth + 1) ** (depth + 1) / mp.mpf(depth) ** depth
+        rho = {}
+        for f in ("0.999", "1.001"):
+            x = edge * mp.mpf(f)
+            m, _ = ref.mp_solve_continuation("gaussian", [1] * depth, [law] * depth, x,
+                                             y_stop="1e-9", factor="0.5")
+            rho[f] = -mp.im(m) / (mp.pi * x)
+        assert rho["0.999"] > 1e-8
+        assert abs(rho["1.001"]) < 1e-25
+
+
 @pytest.mark.parametrize("depth", [1, 3, 100])
 def test_ref_orthogonal_constant_law_is_a_point_mass(depth):
     """d == 1, orthogonal, sigma_w = 1: J J^T = I, so m = 1/(z - 1) for every depth."""
@@ -287,11 +303,28 @@ def test_ref_tanh_solution_residual_and_restart():
                 assert -mp.im(m) / (mp.pi * z) > 0.01  # inside the bulk
 
 
+def test_ref_deep_tail_by_continuation():
+    """tanh, gaussian, L = 100 far below the bulk (x = m1 * 1e-20): the continuation (Newton in
+    log variables) reaches it, the residual is < 1e-25, and the density is positive: half of
+    the spectrum lies below ~1e-30 m1 here (mass near 0 decays only like x^(1/(L+1)))."""
+    name, sw, sb, depth = "tanh", 0.9, 0.05, 100
+    with mp.workdps(DPS):
+        q = ref.mp_q_star(name, sw, sb)
+        law = ref.mp_slope_law(name, q)
+        m1, _m2 = ref.mp_m2_formula("gaussian", [sw] * depth, [law] * depth)
+        x = m1 * mp.mpf("1e-20")
+        m, ws = ref.mp_solve_continuation("gaussian", [sw] * depth, [law] * depth, x)
+        assert ref.mp_residual(name, "gaussian", [sw] * depth, [q] * depth, x, m, ws) < 1e-25
+        assert -mp.im(m) / mp.pi > 1e-3  # x rho(x): mass per unit log x
+        assert -1 < mp.re(m) < -0.2  # m(x) ~ -P(eigenvalue > x) below the bulk
+
+
 MOMENT_CASES = [
     ("tanh", "gaussian", [1.5], None),
     ("tanh", "orthogonal", [1.5] * 3, None),
     ("sigmoid", "gaussian", [4.0] * 10, None),
     ("sigmoid", "orthogonal", [4.0] * 2, None),
+    ("tanh", "gaussian", [1.0] * 100, None),
     ("tanh", "gaussian", [0.9, 1.3, 2.0], 0.3),
     ("tanh", "orthogonal", [0.9, 1.3, 2.0], 0.3),
 ]
@@ -310,7 +343,7 @@ def test_ref_moments_at_large_z(name, weights, sigma_ws, input_variance):
         chis = [ref.mp_chi(name, sw, q) for sw, q in zip(sigma_ws, qs)]
         assert _rel(m1, mp.fprod(chis)) < 1e-28
         for phase in (mp.mpf("0.3"), mp.mpf("1.2"), mp.mpf("2.9")):
-            z = m1 * mp.mpf("1e8") * mp.expj(phase)
+            z = m2 / m1 * mp.mpf("1e10") * mp.expj(phase)  # far above the top edge ~ L m2/m1
             m0, w0 = ref.mp_asymptotic_start(weights, sigma_ws, laws, z)
             m, _ws = ref.mp_solve(name, weights, sigma_ws, qs, z, m0, w0)
             assert _rel(z * m, m1) < 1e-6
@@ -450,9 +483,10 @@ def _points(case_id):
     x, f = _bracket_support(case_id, sol, m1)
     u = np.log(x)
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(u))])
-    # eligible grid points: x rho >= 1e-2 of its maximum, and at least `margin` (relative) inside
-    # the positive stretch of the grid that contains them
-    margin = max(3e-3, 2 * (x[1] / x[0] - 1))
+    # eligible grid points: x rho >= 1e-2 of its maximum, two grid steps inside the positive
+    # stretch of the grid that contains them, and one step plus 2e-3 (relative) inside it: a
+    # true edge lies within one step beyond a stretch's last positive point
+    log_margin = math.log(x[1] / x[0]) + math.log(1 + 2e-3)
     pos = f > 0
     eligible = []
     for j in np.nonzero(f >= 1e-2 * f.max())[0]:
@@ -462,7 +496,8 @@ def _points(case_id):
         s1 = j
         while s1 < len(x) - 1 and pos[s1 + 1]:
             s1 += 1
-        if x[j] >= x[s0] * (1 + margin) and x[j] <= x[s1] * (1 - margin):
+        if (j - s0 >= 2 and s1 - j >= 2 and math.log(x[j] / x[s0]) >= log_margin
+                and math.log(x[s1] / x[j]) >= log_margin):
             eligible.append(j)
     assert eligible, f"{case_id}: no grid point well inside the package's bulk"
     eligible = np.array(eligible)
