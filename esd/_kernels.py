@@ -570,14 +570,20 @@ def slope_M_batch(ws, atoms, weights, ncore, hz, sq, code, p1, p2):
 
 
 @njit(cache=True, error_model="numpy")
-def w_of_m_real(m, atoms, weights, ncore, hz, sq, code, p1, p2, p_nonzero, d_max, d_min_pos):
+def w_of_m_real(m, v, atoms, weights, ncore, hz, sq, code, p1, p2, p_nonzero, d_max, d_min_pos):
     """Real w with M_d(w) = m, for real m: w > d_max (m > 0), w < 0 (-p < m < 0), or
     0 < w < d_min_pos (m < -p, only if the positive slopes have a gap above 0).
-    Bisection on a log coordinate (M_d is decreasing on each interval). NaN if none.
+
+    ``v`` is 1 + m, passed separately so that it keeps its digits when m -> -1; there
+    V_d(w) = v is solved instead. Bisection on a log coordinate (M_d and V_d decrease in
+    w on each interval). NaN if there is no solution.
     """
+    use_v = m < -0.5
+    # -p < m  <=>  1 - p < v, decided on whichever of m, v holds the digits.
+    above_atom = (v > 1.0 - p_nonzero) if use_v else (m > -p_nonzero)
     if m > 0:
         base, sgn = d_max, 1.0
-    elif m > -p_nonzero:
+    elif above_atom:
         base, sgn = 0.0, -1.0
     else:
         if d_min_pos <= 0.0:
@@ -586,14 +592,15 @@ def w_of_m_real(m, atoms, weights, ncore, hz, sq, code, p1, p2, p_nonzero, d_max
     lo, hi = -80.0, 80.0
     if base > 0.0:
         lo = math.log(1e-15 * base)
-    if m <= -p_nonzero:
+    if m <= 0 and not above_atom:
         hi = math.log(d_min_pos)
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         wv = base + sgn * math.exp(mid)
-        M, _, _ = slope_M(complex(wv, 0.0), atoms, weights, ncore, hz, sq, code, p1, p2)
-        # M decreases in w on each interval; w increases with mid iff sgn > 0.
-        if (M.real > m) == (sgn > 0):
+        M, V, _ = slope_M(complex(wv, 0.0), atoms, weights, ncore, hz, sq, code, p1, p2)
+        above = (V.real > v) if use_v else (M.real > m)
+        # w increases with mid iff sgn > 0, and M, V decrease in w.
+        if above == (sgn > 0):
             lo = mid
         else:
             hi = mid

@@ -318,7 +318,7 @@ class JacobianESD:
         for g, law in enumerate(self.mean_field.slope_laws):
             pos = law.atoms[law.atoms > 0]
             d_min = float(pos.min()) if law.kind == "atoms" else 0.0
-            w = K.w_of_m_real(m, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q), law.pole_code,
+            w = K.w_of_m_real(m, 1.0 + m, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q), law.pole_code,
                               law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max,
                               d_min)
             if not np.isfinite(w) or w == 0:
@@ -396,46 +396,56 @@ class JacobianESD:
         return log_lower, log_upper
 
     # ------------------------------------------------------- eigenvalues of J
-    def _log_s_transform_real(self, u):
-        """log S_{JJ^T}(u) for real u in (-(1 - atom), 0): the w_g are real and negative."""
+    def _log_s_transform_real(self, y):
+        """log S_{JJ^T}(u) at u = -1/(1 + e^y), i.e. 1 + u = 1/(1 + e^-y): both u and 1 + u
+        keep their digits (the radial CDF is F = 1 + u). The w_g are real and negative."""
+        v = 1.0 / (1.0 + math.exp(-y))
+        u = -1.0 / (1.0 + math.exp(y))
         total = -self._C
         for g, law in enumerate(self.mean_field.slope_laws):
-            w = K.w_of_m_real(u, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q), law.pole_code,
-                              law.pole_params[0], law.pole_params[1], law.p_nonzero, law.d_max, 0.0)
+            w = K.w_of_m_real(u, v, law.atoms, law.weights, law.ncore, law.hz, math.sqrt(law.q),
+                              law.pole_code, law.pole_params[0], law.pole_params[1],
+                              law.p_nonzero, law.d_max, 0.0)
             total -= self._mult[g] * math.log(-w)
         total -= self._L * math.log(-u)
         if self._orth:
-            total += self._L * math.log1p(u)
+            total += self._L * math.log(v)
         return total
 
     def radial_cdf(self, r) -> np.ndarray:
         """F(r) = P(|lambda| <= r) for the eigenvalues of J (Haagerup-Larsen, §3.5):
-        ``S_{JJ^T}(F(r) - 1) = 1/r^2``, solved by bisection on F in (atom, 1)."""
+        ``S_{JJ^T}(F(r) - 1) = 1/r^2``, solved for F in (atom, 1) by Brent's method on
+        ``y = logit F`` (S is monotone there)."""
         r = _as_points("r", r, float)
         if np.any(r < 0):
             raise InvalidParameter("r", r, "must be >= 0")
         flat = r.ravel()
         out = np.empty(flat.size)
         a, b = self.inner_radius, self.spectral_radius
-        u_lo = -(1.0 - self.atom_at_zero)
+        atom = self.atom_at_zero
+        # F ranges over (atom, 1): y over (logit(atom), inf).
+        y_min = math.log(atom / (1.0 - atom)) + 1e-12 if atom > 0 else -60.0
         for i, rv in enumerate(flat):
             if rv >= b:
                 out[i] = 1.0
             elif rv <= a:
-                out[i] = self.atom_at_zero
+                out[i] = atom
             else:
                 target = -2.0 * math.log(rv)
-                f = lambda s: self._log_s_transform_real(-math.exp(s)) - target
-                # u = -exp(s); S decreases in u, so f increases with s.
-                hi = math.log(-u_lo) - 1e-15
-                lo = hi - 1.0
-                while lo > -700.0 and f(lo) > 0:
-                    lo = max(2.0 * lo, -700.0)
-                if f(lo) > 0:
+                f = lambda y: self._log_s_transform_real(y) - target
+                # S decreases in u, u increases with y: f decreases with y.
+                lo = y_min
+                hi = max(y_min + 1.0, 1.0)
+                while hi < 700.0 and f(hi) > 0:
+                    hi = min(2.0 * hi + 1.0, 700.0)
+                if f(lo) <= 0:
+                    out[i] = atom
+                    continue
+                if f(hi) > 0:
                     out[i] = 1.0
                     continue
-                s = brentq(f, lo, hi, xtol=1e-14, rtol=1e-15) if f(hi) > 0 else hi
-                out[i] = 1.0 + (-math.exp(s))
+                y = brentq(f, lo, hi, xtol=1e-13, rtol=1e-15)
+                out[i] = 1.0 / (1.0 + math.exp(-y))
         return out.reshape(r.shape)
 
     @cached_property
