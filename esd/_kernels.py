@@ -21,7 +21,7 @@ import cmath
 import math
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 
 from . import config
 
@@ -34,6 +34,7 @@ _TWO_PI_I = 2j * math.pi
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _BAND = 6.0   # poles within _BAND * hz of the real z axis are corrected exactly
 _TOL = config.NEWTON_TOL
+_FLOOR = config.NEWTON_FLOOR
 _ACCEPT = config.NEWTON_ACCEPT
 _MAXIT = config.NEWTON_MAX_ITER
 _MAXBT = config.MAX_BACKTRACK
@@ -300,7 +301,7 @@ def newton(t, m0, w0, atoms, weights, off, nc, hz, sq, code, p1, p2, mult, L, C,
             if rt == rt and rt < r:
                 accepted = True
                 break
-            if r < 1e3 * _TOL * scale:
+            if r < _FLOOR * scale:
                 break      # at the rounding floor: no step can do better
             lam *= 0.5
         if not accepted:
@@ -607,3 +608,30 @@ def w_of_m_real(m, v, atoms, weights, ncore, hz, sq, code, p1, p2, p_nonzero, d_
         if hi - lo < 1e-15 * max(1.0, abs(mid)):
             break
     return base + sgn * math.exp(0.5 * (lo + hi))
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def solve_real_axis_parallel(logx, nchunks, delta, mu1, log_m1, atoms, weights, off, nc, hz, sq,
+                             code, p1, p2, mult, L, C, orth):
+    """:func:`solve_real_axis` on ``nchunks`` contiguous pieces of the (decreasing) grid in
+    parallel threads; each piece starts its own continuation."""
+    n = logx.shape[0]
+    G = mu1.shape[0]
+    ms = np.empty(n, dtype=np.complex128)
+    ws = np.empty((n, G), dtype=np.complex128)
+    res = np.empty(n)
+    status = np.empty(n, dtype=np.int64)
+    polished = np.zeros(n, dtype=np.bool_)
+    for c in prange(nchunks):
+        a = (n * c) // nchunks
+        b = (n * (c + 1)) // nchunks
+        if b <= a:
+            continue
+        m_, w_, r_, s_, p_ = solve_real_axis(logx[a:b], delta, mu1, log_m1, atoms, weights, off, nc,
+                                             hz, sq, code, p1, p2, mult, L, C, orth)
+        ms[a:b] = m_
+        ws[a:b] = w_
+        res[a:b] = r_
+        status[a:b] = s_
+        polished[a:b] = p_
+    return ms, ws, res, status, polished

@@ -13,6 +13,7 @@ import sys
 
 ACTIVATION_CHOICES = ["linear", "relu", "hard-tanh", "tanh", "erf", "sigmoid"]
 WEIGHT_CHOICES = ["gaussian", "orthogonal"]
+SIM_WEIGHT_CHOICES = ["gaussian", "orthogonal", "cauchy", "stable"]
 
 
 def _finite_float(name, low=None, low_open=False):
@@ -42,11 +43,14 @@ def _int_at_least(name, low):
     return parse
 
 
-def add_network_options(p):
+def add_network_options(p, weights=WEIGHT_CHOICES):
     """The network options shared by every subcommand that describes a network."""
     g = p.add_argument_group("network")
     g.add_argument("--activation", choices=ACTIVATION_CHOICES, default="tanh")
-    g.add_argument("--weights", choices=WEIGHT_CHOICES, default="gaussian")
+    g.add_argument("--weights", choices=weights, default="gaussian")
+    if "stable" in weights:
+        g.add_argument("--alpha", type=_finite_float("alpha", 0.0, True), default=None,
+                       help="stability index of --weights stable, 0 < alpha < 2")
     g.add_argument("--sigma-w", type=_finite_float("sigma-w", 0.0, True), default=1.0,
                    help="weight scale, > 0 (default 1)")
     g.add_argument("--sigma-b", type=_finite_float("sigma-b", 0.0), default=0.0,
@@ -58,6 +62,82 @@ def add_output_options(p):
     g = p.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument("--plot", metavar="PATH", help="write a figure to PATH (png, pdf, svg)")
+
+
+def add_simulation_options(p):
+    g = p.add_argument_group("simulation")
+    g.add_argument("--width", type=_int_at_least("width", 2), default=400, help="N (default 400)")
+    g.add_argument("--samples", type=_int_at_least("samples", 1), default=4,
+                   help="independent networks (default 4)")
+    g.add_argument("--seed", type=_int_at_least("seed", 0), default=None,
+                   help="root seed (default: fresh entropy, reported in the output)")
+    g.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                   help="array backend (cupy: everything on the GPU)")
+    g.add_argument("--tied", action="store_true", help="one (W, b) repeated over the depth")
+    g.add_argument("--weights-file", metavar="PATH.npz", default=None,
+                   help="use the network in PATH.npz (arrays W (L,N,N), b (L,N))")
+    g.add_argument("--save", metavar="PATH.npz", default=None, help="save the raw eigenvalues")
+
+
+def _simulate(args):
+    from validation.montecarlo import simulate
+    if args.weights == "stable" and args.alpha is None:
+        from .exceptions import InvalidParameter
+        raise InvalidParameter("alpha", None, "--weights stable needs --alpha in (0, 2)")
+    alpha = 1.0 if args.weights == "cauchy" else getattr(args, "alpha", None)
+    sim = simulate(args.activation, args.weights, args.sigma_w, args.sigma_b, args.depth,
+                   args.width, args.samples, seed=args.seed, backend=args.backend, alpha=alpha,
+                   tied=args.tied, weights_file=args.weights_file, progress=not args.json)
+    if args.save:
+        sim.save(args.save)
+    return sim
+
+
+def cmd_simulate(args):
+    import time
+    start = time.perf_counter()
+    sim = _simulate(args)
+    out = {"params": sim.params, **sim.summary(), "simulate_seconds": time.perf_counter() - start}
+    if args.plot:
+        from .plots import plot_simulation
+        plot_simulation(sim.sv2, sim.eigs, args.plot, title=_title(args) + f", N={args.width}")
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        for key in ("moments", "spectral_radius", "fraction_outside_unit_circle", "n_samples",
+                    "log10_singular_value_quantiles", "simulate_seconds"):
+            print(f"{key:>32}: {out[key]}")
+    return 0
+
+
+def cmd_validate(args):
+    from validation.compare import compare
+    from .exceptions import InvalidParameter
+    from .jacobian import JacobianESD
+    if args.weights not in WEIGHT_CHOICES:
+        raise InvalidParameter("weights", args.weights,
+                               f"validate compares with the light-tailed theory: one of {WEIGHT_CHOICES}")
+    sol = JacobianESD(_spec(args))
+    sim = _simulate(args)
+    m = compare(sol, sim.sv2, sim.eigs, args.width)
+    out = {
+        "params": sim.params, "ks": m["ks"], "w1": m["w1"], "w1_log": m["w1_log"],
+        "moment_rel_err": m["moment_rel_err"], "radial_ks": m["radial_ks"],
+        "fraction_outside_unit_circle": m["fraction_outside_unit_circle"],
+        "spectral_radius": m["spectral_radius"], "checks": m["checks"],
+        "tolerances": m["tolerances"], "pass": m["pass"],
+    }
+    if args.plot:
+        from .plots import plot_validation
+        plot_validation(sol, sim.sv2, sim.eigs, args.plot,
+                        title=_title(args) + f", N={args.width}, {sim.n_samples} nets")
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        for key in ("ks", "w1", "w1_log", "moment_rel_err", "radial_ks",
+                    "fraction_outside_unit_circle", "pass"):
+            print(f"{key:>30}: {out[key]}")
+    return 0
 
 
 def _spec(args):
@@ -165,6 +245,21 @@ def build_parser():
     d.add_argument("--grid", type=_int_at_least("grid", 2), default=None, metavar="K")
     add_output_options(d)
     d.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("simulate", help="sample networks and compute their Jacobian spectra",
+                         description="Monte Carlo: eigenvalues of J J^T and of J for random "
+                                     "networks of width N at stationary inputs.")
+    add_network_options(sim, weights=SIM_WEIGHT_CHOICES)
+    add_simulation_options(sim)
+    add_output_options(sim)
+    sim.set_defaults(func=cmd_simulate)
+    val = sub.add_parser("validate", help="compare theory and simulation",
+                         description="Solve the theory, simulate, and report KS / W1 distances, "
+                                     "moment errors, the radial-law distance and a verdict "
+                                     "(tolerances c/N calibrated over widths).")
+    add_network_options(val, weights=SIM_WEIGHT_CHOICES)
+    add_simulation_options(val)
+    add_output_options(val)
+    val.set_defaults(func=cmd_validate)
     return parser
 
 

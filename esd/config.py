@@ -1,7 +1,10 @@
 """Tolerances and iteration budgets shared by the solvers (one place to tune them)."""
 
-# Newton on the self-consistent equations (log form, so relative).
-NEWTON_TOL = 1e-13
+# Newton on the self-consistent equations (log form): converged when the residual is
+# within NEWTON_TOL of the size of the log terms summed (their rounding floor); a step
+# that cannot lower a residual below NEWTON_FLOOR of that size ends the iteration.
+NEWTON_TOL = 2e-15
+NEWTON_FLOOR = 1e-13
 NEWTON_MAX_ITER = 80
 # Residual above which a point counts as failed (edges converge only linearly).
 NEWTON_ACCEPT = 1e-8
@@ -17,3 +20,5 @@ MAX_PATH_HALVINGS = 40
 QUAD_ZMAX = 9.0
 # Slope laws below this relative size are treated as the atom at 0.
 SLOPE_ZERO = 1e-15
+# Real-axis grids longer than this per thread are split across Numba's threads.
+POINTS_PER_THREAD = 256

@@ -102,9 +102,11 @@ class JacobianESD:
         """m and w at z = exp(logx) + i0; any order of logx."""
         logx = np.asarray(logx, dtype=float)
         order = np.argsort(-logx, kind="stable")
-        ms, ws, res, status, polished = K.solve_real_axis(
-            np.ascontiguousarray(logx[order]), config.REAL_AXIS_DELTA, self._mu1, self._log_m1,
-            *self._args())
+        # Long grids are split over the threads, each piece continued on its own.
+        nchunks = min(K.get_num_threads(), max(1, len(order) // config.POINTS_PER_THREAD))
+        ms, ws, res, status, polished = K.solve_real_axis_parallel(
+            np.ascontiguousarray(logx[order]), nchunks, config.REAL_AXIS_DELTA, self._mu1,
+            self._log_m1, *self._args())
         self._raise_failures(np.exp(logx[order]), res, status)
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))

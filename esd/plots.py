@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_density", "plot_radial_cdf", "plot_theory"]
+__all__ = ["plot_density", "plot_radial_cdf", "plot_theory", "plot_simulation", "plot_validation"]
 
 
 def plot_density(x, rho, ax=None, *, label="theory", log_x=None, **kwargs):
@@ -51,6 +51,53 @@ def plot_theory(result: dict, radial: tuple, path, title: str = ""):
     plot_radial_cdf(radial[0], radial[1], ax=ax2)
     ax2.set_title(f"eigenvalues of $J$: radius {result['spectral_radius']:.3g}, "
                   f"outside unit circle {result['fraction_outside_unit_circle']:.3g}")
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_simulation(sv2, eigs, path, title: str = ""):
+    """Histogram of log10 singular values and eigenvalues of J in the complex plane."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    s = np.asarray(sv2).ravel()
+    ax1.hist(0.5 * np.log10(s[s > 0]), bins=80, density=True, color="0.7")
+    ax1.set_xlabel(r"$\log_{10}$ singular value of $J$")
+    e = np.asarray(eigs).ravel()
+    ax2.scatter(e.real, e.imag, s=1, alpha=0.4)
+    t = np.linspace(0, 2 * np.pi, 400)
+    ax2.plot(np.cos(t), np.sin(t), color="k", lw=0.8)
+    ax2.set_aspect("equal")
+    ax2.set_xlabel(r"Re $\lambda$")
+    ax2.set_ylabel(r"Im $\lambda$")
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_validation(sol, sv2, eigs, path, title: str = ""):
+    """Theory over simulation: density of log10 x against the histogram; radial CDFs."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    s = np.asarray(sv2).ravel()
+    pos = s[s > 1e-13 * s.max()]
+    ax1.hist(np.log10(pos), bins=80, density=True, color="0.75", label="simulation")
+    lo = max(np.log(pos.min()), sol.log_support[1] - 80.0)
+    t = np.linspace(lo, sol.log_support[1], 600)[:-1]
+    # Density of log10 x of the positive part, normalised like the histogram.
+    scale = np.log(10.0) / max(1e-300, 1.0 - sol.atom_at_zero - sol.atom_at_top[1])
+    ax1.plot(t / np.log(10.0), sol.log_density(t) * scale, color="C3", label="theory")
+    ax1.set_xlabel(r"$\log_{10} x$, $x$ eigenvalue of $JJ^T$")
+    ax1.legend()
+    r = np.sort(np.abs(np.asarray(eigs).ravel()))
+    ax2.step(r, np.arange(1, r.size + 1) / r.size, where="post", color="0.5", label="simulation")
+    grid = np.linspace(0, 1.05 * max(r.max(), sol.spectral_radius), 300)
+    plot_radial_cdf(grid, sol.radial_cdf(grid), ax=ax2, color="C3")
+    ax2.legend()
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=120)

@@ -154,3 +154,16 @@ def test_custom_activation_matches_builtin():
     np.testing.assert_allclose(sol.stieltjes(z), ref.stieltjes(z), rtol=1e-8)
     x = ref.default_grid(20)[5:15]
     np.testing.assert_allclose(sol.density(x), ref.density(x), rtol=2e-2)
+
+
+@pytest.mark.parametrize("L,sw", [(1, 1.3), (3, 1.2), (6, 1.5)])
+def test_orthogonal_relu_radial_law(L, sw):
+    # S(u) = [(1+u) / (sigma^2 (u + p))]^L = 1/r^2  =>  F = 1 + u, u = (k p - 1)/(1 - k),
+    # k = sigma^2 r^(-2/L), p = 1/2.
+    sol = JacobianESD(NetworkSpec("relu", weights="orthogonal", sigma_w=sw, depth=L))
+    b = sol.spectral_radius
+    r = b * np.array([0.2, 0.5, 0.8, 0.95, 0.999])
+    k = sw ** 2 * r ** (-2.0 / L)
+    F = 1.0 + (0.5 * k - 1.0) / (1.0 - k)
+    np.testing.assert_allclose(sol.radial_cdf(r), np.clip(F, 0.5, 1.0), rtol=1e-10)
+    assert b == pytest.approx((sw ** 2 / 2) ** (L / 2), rel=1e-12)

@@ -171,13 +171,14 @@ def test_ref_layer_q_recursion():
         v = ref.mp_length_map("tanh", qs[1])
         assert _rel(qs[2], 4 * v + mp.mpf(0.3) ** 2) < 1e-28
         # input_variance=None: every layer at its own q*
-        assert ref.mp_layer_q("tanh", [1.5, 1.5], 0.05, None) == [ref.mp_q_star("tanh", 1.5, 0.05)] * 2
+        q_star = ref.mp_q_star("tanh", 1.5, 0.05)
+        assert ref.mp_layer_q("tanh", [1.5, 1.5], 0.05, None) == [q_star] * 2
 
 
 # ---------------------------------------------------------------- constant slope law (linear net)
 
 def _mp_branch_root(roots):
-    """The root with Im <= 0 (the physical G for Im z > 0; the two roots have Im of opposite sign)."""
+    """The root with Im <= 0: the physical G for Im z > 0 (the roots' Im have opposite signs)."""
     good = [g for g in roots if mp.im(g) <= 0]
     assert len(good) == 1
     return good[0]
@@ -522,13 +523,25 @@ def _check_point(case_id, z, m_pkg, w_pkg, *, check_density):
         m_ref, w_ref = ref.mp_solve(name, weights, list(sigma_ws), list(qs), z, complex(m_pkg),
                                     [complex(w) for w in w_pkg])
         err_m = _rel(m_pkg, m_ref)
-        assert err_m < REL_TOL, f"{case_id} z={z}: m pkg {m_pkg} ref {mp.nstr(m_ref, 17)}"
+        assert err_m < REL_TOL, (f"{case_id} z={z}: m pkg {m_pkg} ref {mp.nstr(m_ref, 17)} "
+                                 f"(rel err {mp.nstr(err_m, 3)})")
         err_w = max(_rel(a, b) for a, b in zip(w_pkg, w_ref))
         assert err_w < 10 * REL_TOL, f"{case_id} z={z}: subordination w rel err {err_w}"
         if check_density:
             rho_ref = -mp.im(m_ref) / (mp.pi * mp.mpf(z.real))
             return m_ref, rho_ref
         return m_ref, None
+
+
+def _check_stieltjes(case_id, z, G_pkg, m_ref):
+    """G = (1+m)/z: its absolute error is m's over |z|, so relative to max(|G|, |m/z|)."""
+    with mp.workdps(DPS):
+        z = mp.mpmathify(z)
+        G_ref = (1 + m_ref) / z
+        scale = max(abs(G_ref), abs(m_ref) / abs(z))
+        err = abs(mp.mpmathify(complex(G_pkg)) - G_ref) / scale
+        assert err < REL_TOL, (f"{case_id} z={z}: G pkg {G_pkg} ref {mp.nstr(G_ref, 17)} "
+                               f"(rel err {mp.nstr(err, 3)})")
 
 
 def test_package_api_exists():
@@ -548,6 +561,7 @@ def test_package_api_exists():
 
 @pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_mean_field(case_id):
+    """q*, q_l, chi_l and mu_1..mu_4 per layer to 1e-12 relative."""
     sol = _package(case_id)
     q_star, qs, chi, mu = _reference_mean_field(case_id)
     mf = sol.mean_field
@@ -567,6 +581,7 @@ def test_package_mean_field(case_id):
 
 @pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_m_and_stieltjes_complex_z(case_id):
+    """m, w_l and G at three complex z (in the bulk, above it, beyond its top) to 1e-9."""
     sol = _package(case_id)
     complex_z, _real_x = _points(case_id)
     z = np.array(complex_z, dtype=complex)
@@ -575,25 +590,24 @@ def test_package_m_and_stieltjes_complex_z(case_id):
     G_pkg = np.asarray(sol.stieltjes(z))
     for i, zi in enumerate(complex_z):
         m_ref, _ = _check_point(case_id, zi, m_pkg[i], w_pkg[i], check_density=False)
-        with mp.workdps(DPS):
-            G_ref = (1 + m_ref) / mp.mpmathify(zi)
-            # G = (1+m)/z: its absolute error is m's over |z| (relative to max(|G|, |m/z|))
-            scale = max(abs(G_ref), abs(m_ref) / abs(mp.mpmathify(zi)))
-            assert abs(mp.mpmathify(complex(G_pkg[i])) - G_ref) < REL_TOL * scale, (
-                f"{case_id} z={zi}: G pkg {G_pkg[i]} ref {mp.nstr(G_ref, 17)}")
+        _check_stieltjes(case_id, zi, G_pkg[i], m_ref)
 
 
 @pytest.mark.parametrize("case_id", CASE_PARAMS)
 def test_package_density_real_x(case_id):
+    """m(x + i0), w_l, G and rho at three real x well inside the bulk, to 1e-9."""
     sol = _package(case_id)
     _complex_z, real_x = _points(case_id)
     x = np.array(real_x, dtype=float)
     m_pkg = np.asarray(sol.m_transform(x))  # real z means z + i0
     w_pkg = np.asarray(sol.subordination(x))
+    G_pkg = np.asarray(sol.stieltjes(x))
     rho_pkg = np.asarray(sol.density(x), dtype=float)
     for i, xi in enumerate(real_x):
-        _m_ref, rho_ref = _check_point(case_id, complex(xi, 0.0), m_pkg[i], w_pkg[i],
-                                       check_density=True)
+        m_ref, rho_ref = _check_point(case_id, complex(xi, 0.0), m_pkg[i], w_pkg[i],
+                                      check_density=True)
+        _check_stieltjes(case_id, xi, G_pkg[i], m_ref)
         assert rho_ref > 0, (case_id, xi)
-        assert _rel(rho_pkg[i], rho_ref) < REL_TOL, (
-            f"{case_id} x={xi}: rho pkg {rho_pkg[i]} ref {mp.nstr(rho_ref, 17)}")
+        err = _rel(rho_pkg[i], rho_ref)
+        assert err < REL_TOL, (f"{case_id} x={xi}: rho pkg {rho_pkg[i]} ref "
+                               f"{mp.nstr(rho_ref, 17)} (rel err {mp.nstr(err, 3)})")
