@@ -268,10 +268,10 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .exceptions import ConvergenceError, InvalidParameter
+    from .exceptions import BackendUnavailable, ConvergenceError, InvalidParameter
     try:
         return args.func(args)
-    except InvalidParameter as exc:
+    except (InvalidParameter, BackendUnavailable) as exc:
         print(f"esd {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ConvergenceError as exc:

@@ -21,7 +21,21 @@ class InvalidParameter(EsdError, ValueError):
         self.name = name
         self.value = value
         self.allowed = allowed
-        super().__init__(f"invalid {name}={value!r}: {allowed}")
+        super().__init__(f"invalid {name}={_short(value)}: {allowed}")
+
+
+def _short(value) -> str:
+    """repr of a value, arrays summarised (shape and the offending range) to one line."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "size", 0) > 6:
+        try:
+            import numpy as np
+            v = np.asarray(value)
+            return f"<array shape {v.shape}, min {np.nanmin(v)!r}, max {np.nanmax(v)!r}>"
+        except (TypeError, ValueError):
+            return f"<array shape {shape}>"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 class ConvergenceError(EsdError, RuntimeError):

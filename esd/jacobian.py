@@ -78,13 +78,17 @@ class JacobianESD:
         self._orth = spec.weights == "orthogonal"
         self._mu1 = np.array([np.sum(law.weights * law.atoms) for law in laws])
         self._log_m1 = float(np.sum(np.log(mf.chi)))
-        if self._orth and all(law.p_nonzero == 1.0 and np.ptp(law.atoms[law.weights > 0]) == 0.0
-                              for law in laws):
-            raise InvalidParameter(
-                "weights", "orthogonal",
-                f"with {spec.act.name} slopes that are constant (here every unit is in its linear "
-                "regime) J J^T is a multiple of the identity, a point mass with no density to solve "
-                "for; use gaussian weights or a larger pre-activation variance")
+        if self._orth and all(law.kind == "atoms" for law in laws):
+            p = np.array([law.p_nonzero for law in laws])
+            counts = np.bincount(mf.layer_group, minlength=len(laws))
+            p_layers = np.repeat(p, counts)
+            continuous = 1.0 - (1.0 - p_layers.min()) - max(0.0, p_layers.sum() - (spec.depth - 1))
+            if continuous < 1e-12:
+                raise InvalidParameter(
+                    "weights", "orthogonal",
+                    f"with {spec.act.name} slopes that are 0 or 1 in all but one layer, J J^T = "
+                    "sigma^(2L) x (a projection): point masses at 0 and sigma^(2L) only, with no "
+                    "density to solve for; use gaussian weights, more layers or a smooth activation")
 
     # ------------------------------------------------------------------ kernels
     def _args(self):
@@ -450,6 +454,17 @@ class JacobianESD:
                 out[i] = 1.0 / (1.0 + math.exp(-y))
         return out.reshape(r.shape)
 
+    def radial_quantile(self, F) -> np.ndarray:
+        """Inverse of :meth:`radial_cdf`: the radius r with P(|lambda| <= r) = F, explicitly
+        ``r = S_{JJ^T}(F - 1)^(-1/2)`` (no root finding), for F in (atom, 1)."""
+        F = _as_points("F", F, float)
+        atom = self.atom_at_zero
+        if np.any((F <= atom) | (F >= 1.0)):
+            raise InvalidParameter("F", F, f"must lie in ({atom:.6g}, 1)")
+        y = np.log(F) - np.log1p(-F)
+        out = np.array([math.exp(-0.5 * self._log_s_transform_real(v)) for v in y.ravel()])
+        return out.reshape(F.shape)
+
     @cached_property
     def spectral_radius(self) -> float:
         """Outer radius of the eigenvalue law of J: sqrt(m_1)."""
@@ -464,8 +479,12 @@ class JacobianESD:
             return 0.0
         log_inv = -self._C
         for g, law in enumerate(self.mean_field.slope_laws):
-            log_inv += self._mult[g] * math.log(float(np.sum(law.weights / law.atoms)))
-        return float(math.exp(-0.5 * log_inv))
+            with np.errstate(divide="ignore", over="ignore"):
+                inv_d = float(np.sum(law.weights / law.atoms))
+            if not np.isfinite(inv_d):
+                return 0.0          # E[1/d] = inf (e.g. erf with pi q >= 1): no hole
+            log_inv += self._mult[g] * math.log(inv_d)
+        return float(math.exp(-0.5 * log_inv)) if log_inv < 1400 else 0.0
 
     @cached_property
     def fraction_outside_unit_circle(self) -> float:

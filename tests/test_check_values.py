@@ -156,7 +156,7 @@ def test_custom_activation_matches_builtin():
     np.testing.assert_allclose(sol.density(x), ref.density(x), rtol=2e-2)
 
 
-@pytest.mark.parametrize("L,sw", [(1, 1.3), (3, 1.2), (6, 1.5)])
+@pytest.mark.parametrize("L,sw", [(2, 1.3), (3, 1.2), (6, 1.5)])
 def test_orthogonal_relu_radial_law(L, sw):
     # S(u) = [(1+u) / (sigma^2 (u + p))]^L = 1/r^2  =>  F = 1 + u, u = (k p - 1)/(1 - k),
     # k = sigma^2 r^(-2/L), p = 1/2.

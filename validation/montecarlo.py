@@ -8,6 +8,7 @@ on the chosen backend, and returns them on the host with the parameters that mad
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,15 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
     from esd.activations import get_activation
     xp = namespace(backend)
     act = get_activation(activation)
+    if weights in ("gaussian", "orthogonal"):
+        from esd.meanfield import q_star
+        sw0 = float(np.ravel(sigma_w)[0])
+        sb0 = float(np.ravel(sigma_b)[0])
+        q_input = q_star(act, sw0, sb0)
+        # Scale-free activations (linear, relu) at or beyond criticality have no finite q*;
+        # their slopes do not depend on q, so unit variance serves.
+        q_input = q_input if np.isfinite(q_input) and q_input > 0 else 1.0
+        v_input = act.length_map(q_input)
     root = np.random.SeedSequence(seed)
     children = root.spawn(samples)
     sv2, eigs = [], []
@@ -71,12 +81,26 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
         else:
             net = sample_network(act, weights, sigma_w, sigma_b, depth, width, alpha=alpha,
                                  tied=tied, rng=rng, xp=xp)
-        x0 = stationary_inputs(net, 1, burn_in=burn_in, rng=rng)
+        if weights in ("gaussian", "orthogonal") and weights_file is None:
+            # Inputs whose pre-activations already have the stationary law N(0, q*)
+            # (THEORY.md §6); burn-in converges slowly when chi is near 1.
+            z = rng.standard_normal((1, width))
+            x0 = np.asarray(act.phi(np.sqrt(q_input) * z), dtype=float)
+            # Exact second moment |x0|^2/N = V(q*): removes the O(1/sqrt N) jitter of the
+            # first layer's variance, which alone shifts a thin spectrum (near-isometric
+            # orthogonal networks) by more than its width.
+            x0 *= math.sqrt(v_input / max(np.mean(x0 * x0), 1e-300))
+            x0 = xp.asarray(x0)
+        else:
+            x0 = stationary_inputs(net, 1, burn_in=burn_in, rng=rng)
         spec = jacobian_spectra(net, x0)
         sv2.append(to_numpy(spec["sv2"], xp)[0])
         eigs.append(to_numpy(spec["eigs"], xp)[0])
     params = {"activation": act.name, "weights": weights, "sigma_w": sigma_w,
               "sigma_b": sigma_b, "depth": depth, "width": width, "samples": samples,
+              "inputs": "phi(sqrt(q*) z), scaled to |x0|^2/N = V(q*)"
+              if weights in ("gaussian", "orthogonal")
+              else f"burn-in through {burn_in} random layers",
               "alpha": alpha, "tied": tied, "backend": backend, "burn_in": burn_in,
               "weights_file": None if weights_file is None else str(weights_file),
               "seed_entropy": str(root.entropy)}

@@ -1,0 +1,318 @@
+"""Random networks (THEORY.md §1) and inputs at the stationary regime (§6).
+
+Every random number is drawn on the host by one NumPy ``Generator`` (SPEC 7:
+``rng`` is normalised by ``numpy.random.default_rng``), in a fixed order, and only then
+moved to the namespace ``xp``: the same seed gives the identical network on every backend.
+
+Draw order of :func:`sample_network`: the weights of layer 1, 2, ..., L, then the biases
+of layer 1, ..., L (so the weights do not depend on ``sigma_b``); a tied network draws one
+layer. Laws:
+
+* gaussian: ``W_ij ~ N(0, sigma_w^2 / N)``;
+* orthogonal: ``W = sigma_w O``, O Haar (QR of a gaussian matrix, columns multiplied by
+  the signs of diag(R));
+* stable(alpha), 0 < alpha < 2, and cauchy = stable(1): ``W_ij = sigma_w N^(-1/alpha) S``,
+  S symmetric alpha-stable with characteristic function ``exp(-|t|^alpha)``, drawn by
+  Chambers–Mallows–Stuck (alpha = 1: ``tan(pi (U - 1/2))``, exactly standard Cauchy);
+* biases ``N(0, sigma_b^2)`` for gaussian/orthogonal, ``sigma_b S`` for stable laws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from numbers import Integral, Real
+
+import numpy as np
+
+from esd.activations import Activation, get_activation
+from esd.exceptions import InvalidParameter
+
+from . import xp_activations
+from .backend import asarray, get_namespace, to_numpy
+
+__all__ = ["LAWS", "STABLE_LAWS", "Network", "sample_network", "load_network",
+           "stationary_inputs", "standard_stable"]
+
+LAWS = ("gaussian", "orthogonal", "cauchy", "stable")
+STABLE_LAWS = ("cauchy", "stable")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """One drawn network: ``h_l = W_l x_{l-1} + b_l``, ``x_l = phi(h_l)``, l = 1..L.
+
+    ``W`` has shape (L, N, N) and ``b`` shape (L, N), float64 arrays of one namespace;
+    ``params`` records how it was made (law, scales, alpha, width, depth, seed entropy
+    and spawn key, or the file it was read from).
+    """
+
+    W: object
+    b: object
+    activation: Activation
+    tied: bool = False
+    params: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return int(self.W.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.W.shape[1])
+
+    @property
+    def xp(self):
+        return get_namespace(self.W)
+
+    def to(self, xp) -> "Network":
+        """The same network with its arrays in the namespace ``xp`` (an exact copy)."""
+        xp = get_namespace(xp=xp)
+        if self.tied:  # keep one stored layer, broadcast as sample_network does
+            W = xp.broadcast_to(asarray(to_numpy(self.W[:1, ...]), xp), self.W.shape)
+            b = xp.broadcast_to(asarray(to_numpy(self.b[:1, ...]), xp), self.b.shape)
+            return replace(self, W=W, b=b)
+        return replace(self, W=asarray(to_numpy(self.W), xp), b=asarray(to_numpy(self.b), xp))
+
+    def to_dict(self) -> dict:
+        from esd import __version__
+        return {"activation": self.activation.name, "tied": self.tied, **self.params,
+                "esd_version": __version__}
+
+
+# -- validation ---------------------------------------------------------------------
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise InvalidParameter(name, value, f"must be an integer >= {low}")
+    return int(value)
+
+
+def _check_scale(name, value, depth, *, positive):
+    rule = "a finite real number > 0" if positive else "a finite real number >= 0"
+
+    def one(label, v):
+        if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) \
+                or (v <= 0 if positive else v < 0):
+            raise InvalidParameter(label, v, f"must be {rule}")
+        return float(v)
+
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value, dtype=object).ravel())
+        if len(values) != depth:
+            raise InvalidParameter(name, value, f"a per-layer sequence must have depth={depth} entries")
+        return np.array([one(f"{name}[{i}]", v) for i, v in enumerate(values)])
+    return np.full(depth, one(name, value))
+
+
+def _check_law(weights, alpha):
+    if not isinstance(weights, str) or weights.lower() not in LAWS:
+        raise InvalidParameter("weights", weights, f"must be one of {list(LAWS)}")
+    law = weights.lower()
+    if law == "stable":
+        if alpha is None:
+            raise InvalidParameter("alpha", alpha, "is required for weights='stable': a number in (0, 2)")
+        if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < alpha < 2.0:
+            raise InvalidParameter("alpha", alpha, "must be a number in the open interval (0, 2)")
+        return law, float(alpha)
+    if law == "cauchy":
+        if alpha is not None and alpha != 1:
+            raise InvalidParameter("alpha", alpha, "cauchy is the stable law with alpha=1; "
+                                   "leave alpha unset or use weights='stable'")
+        return law, 1.0
+    if alpha is not None:
+        raise InvalidParameter("alpha", alpha, f"is only used with weights in {list(STABLE_LAWS)}")
+    return law, None
+
+
+def _make_rng(rng):
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameter("rng", rng, "must be None, a seed (int, sequence of ints, "
+                               "SeedSequence) or a numpy.random.Generator") from exc
+
+
+def _seed_record(gen) -> dict:
+    ss = getattr(gen.bit_generator, "seed_seq", None) or getattr(gen.bit_generator, "_seed_seq", None)
+    if ss is None or not hasattr(ss, "entropy"):
+        return {"seed_entropy": None, "seed_spawn_key": None}
+    return {"seed_entropy": ss.entropy, "seed_spawn_key": list(ss.spawn_key)}
+
+
+# -- draws (host, NumPy) ---------------------------------------------------------------
+def standard_stable(rng: np.random.Generator, alpha: float, shape) -> np.ndarray:
+    """Symmetric alpha-stable samples, characteristic function ``exp(-|t|^alpha)``.
+
+    Chambers–Mallows–Stuck with beta = 0: ``V = pi (U - 1/2)``, ``E ~ Exp(1)``,
+    ``S = sin(alpha V) / cos(V)^(1/alpha) * (cos((1 - alpha) V) / E)^((1 - alpha)/alpha)``;
+    alpha = 1 draws no E and returns ``tan(V)`` (standard Cauchy).
+    """
+    v = math.pi * (rng.random(shape) - 0.5)
+    if alpha == 1.0:
+        return np.tan(v)
+    e = np.maximum(rng.standard_exponential(shape), np.finfo(np.float64).tiny)
+    return (np.sin(alpha * v) / np.cos(v) ** (1.0 / alpha)
+            * (np.cos((1.0 - alpha) * v) / e) ** ((1.0 - alpha) / alpha))
+
+
+def _draw_weight(law, n, sigma_w, alpha, rng) -> np.ndarray:
+    if law == "gaussian":
+        return rng.standard_normal((n, n)) * (sigma_w / math.sqrt(n))
+    if law == "orthogonal":
+        q, r = np.linalg.qr(rng.standard_normal((n, n)))
+        return q * (sigma_w * np.where(np.diagonal(r) < 0.0, -1.0, 1.0))
+    return standard_stable(rng, alpha, (n, n)) * (sigma_w * n ** (-1.0 / alpha))
+
+
+def _draw_bias(law, n, sigma_b, alpha, rng) -> np.ndarray:
+    if law in STABLE_LAWS:
+        return sigma_b * standard_stable(rng, alpha, n)
+    return sigma_b * rng.standard_normal(n)
+
+
+# -- public -----------------------------------------------------------------------------
+def sample_network(activation, weights, sigma_w, sigma_b, depth, width, *, alpha=None,
+                   tied=False, rng=None, xp=None) -> Network:
+    """Draw a network of ``depth`` layers of ``width`` units (THEORY.md §1).
+
+    Parameters
+    ----------
+    activation : str or esd.Activation
+    weights : {"gaussian", "orthogonal", "cauchy", "stable"}
+    sigma_w, sigma_b : float or sequence of length ``depth``
+        Weight scale (> 0) and bias scale (>= 0), per layer if a sequence.
+    depth, width : int
+        L >= 1 layers of N >= 1 units.
+    alpha : float, optional
+        Stability index in (0, 2), required for "stable"; "cauchy" means alpha = 1.
+    tied : bool
+        Draw one (W, b) and repeat it in every layer (scales must then be constant).
+    rng : None, seed or numpy.random.Generator
+    xp : array namespace or its name; NumPy by default.
+
+    >>> net = sample_network("tanh", "gaussian", 1.5, 0.1, depth=3, width=4, rng=0)
+    >>> net.W.shape, net.b.shape, net.params["law"]
+    ((3, 4, 4), (3, 4), 'gaussian')
+    """
+    act = get_activation(activation)
+    law, alpha = _check_law(weights, alpha)
+    depth = _check_int("depth", depth, 1)
+    width = _check_int("width", width, 1)
+    sw = _check_scale("sigma_w", sigma_w, depth, positive=True)
+    sb = _check_scale("sigma_b", sigma_b, depth, positive=False)
+    if not isinstance(tied, (bool, np.bool_)):
+        raise InvalidParameter("tied", tied, "must be True or False")
+    tied = bool(tied)
+    if tied:
+        for name, arr, given in (("sigma_w", sw, sigma_w), ("sigma_b", sb, sigma_b)):
+            if np.any(arr != arr[0]):
+                raise InvalidParameter(name, given, "must be the same in every layer when tied=True")
+    xp = get_namespace(xp=xp)
+    gen = _make_rng(rng)
+    record = _seed_record(gen)
+
+    n_draw = 1 if tied else depth
+    W = xp.empty((n_draw, width, width), dtype=xp.float64)
+    b = xp.empty((n_draw, width), dtype=xp.float64)
+    for l in range(n_draw):
+        W[l, ...] = asarray(_draw_weight(law, width, sw[l], alpha, gen), xp)
+    for l in range(n_draw):
+        b[l, ...] = asarray(_draw_bias(law, width, sb[l], alpha, gen), xp)
+    if tied:
+        W = xp.broadcast_to(W, (depth, width, width))
+        b = xp.broadcast_to(b, (depth, width))
+
+    def scale(arr, given):
+        return [float(v) for v in arr] if isinstance(given, (list, tuple, np.ndarray)) else float(arr[0])
+
+    params = {"law": law, "sigma_w": scale(sw, sigma_w), "sigma_b": scale(sb, sigma_b),
+              "alpha": alpha, "width": width, "depth": depth, **record}
+    return Network(W=W, b=b, activation=act, tied=tied, params=params)
+
+
+def load_network(path, activation, xp=None) -> Network:
+    """Read a network from an ``.npz`` file holding ``W`` (L, N, N) and ``b`` (L, N).
+
+    The arrays must be real, numeric and finite; they are converted to float64.
+    """
+    act = get_activation(activation)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidParameter("path", path, "must be a path to an .npz file")
+    if not os.path.isfile(path):
+        raise InvalidParameter("path", str(path), "no such file")
+    unreadable = "is not a readable .npz archive of numeric arrays"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InvalidParameter("path", str(path), f"{unreadable} ({exc})") from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InvalidParameter("path", str(path), "must be an .npz archive (np.savez), not a .npy array")
+    with data:
+        missing = [k for k in ("W", "b") if k not in data.files]
+        if missing:
+            raise InvalidParameter("path", str(path), f"the archive lacks {missing}: it holds "
+                                   f"{sorted(data.files)}, needs 'W' (L, N, N) and 'b' (L, N)")
+        try:
+            arrays = {k: data[k] for k in ("W", "b")}
+        except (OSError, ValueError) as exc:
+            raise InvalidParameter("path", str(path), f"{unreadable} ({exc})") from exc
+    W, b = arrays["W"], arrays["b"]
+    for key, arr in (("W", W), ("b", b)):
+        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                         or np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidParameter(key, f"array of dtype {arr.dtype}",
+                                   "must hold real numbers (float or int)")
+    if W.ndim != 3 or W.shape[1] != W.shape[2] or W.shape[0] < 1 or W.shape[1] < 1:
+        raise InvalidParameter("W", f"array of shape {W.shape}", "must have shape (L, N, N) with L, N >= 1"
+                               " (a single layer is W[None])")
+    depth, width = W.shape[0], W.shape[1]
+    if b.shape != (depth, width):
+        raise InvalidParameter("b", f"array of shape {b.shape}",
+                               f"must have shape (L, N) = {(depth, width)} to match W")
+    for key, arr in (("W", W), ("b", b)):
+        if not np.all(np.isfinite(arr)):
+            raise InvalidParameter(key, f"array with {int(np.sum(~np.isfinite(arr)))} non-finite entries",
+                                   "must be finite (no NaN or inf)")
+    xp = get_namespace(xp=xp)
+    params = {"law": "file", "path": os.fspath(path), "sigma_w": None, "sigma_b": None, "alpha": None,
+              "width": width, "depth": depth, "seed_entropy": None, "seed_spawn_key": None}
+    return Network(W=asarray(W.astype(np.float64), xp), b=asarray(b.astype(np.float64), xp),
+                   activation=act, tied=False, params=params)
+
+
+def stationary_inputs(network: Network, n_inputs: int, *, burn_in: int = 8, rng=None):
+    """Inputs ``x0`` (n_inputs, N) whose pre-activations have the stationary law (THEORY §6).
+
+    Draws ``x0 = phi(z)``, z standard normal (gaussian/orthogonal) or standard
+    alpha-stable (stable laws), then passes it through ``burn_in`` freshly drawn layers of
+    the network's law and first-layer scales. For a network read from a file (no law),
+    the burn-in goes through the network's own layers, cycled. Returns an array of the
+    network's namespace.
+    """
+    if not isinstance(network, Network):
+        raise InvalidParameter("network", network, "must be a validation.Network")
+    n_inputs = _check_int("n_inputs", n_inputs, 1)
+    burn_in = _check_int("burn_in", burn_in, 0)
+    gen = _make_rng(rng)
+    xp = network.xp
+    act = network.activation
+    n = network.width
+    law = network.params.get("law")
+    alpha = network.params.get("alpha")
+    if law in STABLE_LAWS:
+        z = standard_stable(gen, alpha, (n_inputs, n))
+    else:
+        z = gen.standard_normal((n_inputs, n))
+    x = xp_activations.phi(act, asarray(z, xp), xp)
+    if law in LAWS:
+        sw = float(np.ravel(network.params["sigma_w"])[0])
+        sb = float(np.ravel(network.params["sigma_b"])[0])
+    for k in range(burn_in):
+        if law in LAWS:
+            W = asarray(_draw_weight(law, n, sw, alpha, gen), xp)
+            b = asarray(_draw_bias(law, n, sb, alpha, gen), xp)
+        else:
+            W, b = network.W[k % network.depth, ...], network.b[k % network.depth, ...]
+        x = xp_activations.phi(act, xp.matmul(x, W.T) + b, xp)
+    return x
