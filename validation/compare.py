@@ -217,12 +217,18 @@ def compare(sol, sv2, eigs, width: int, tolerances: Tolerances | None = None,
     # or more networks the noise term is 3 standard errors of the per-network values.
     per_net = np.asarray(sv2, dtype=float).reshape(max(samples, 1), -1)
     per_eig = np.abs(np.asarray(eigs)).reshape(max(samples, 1), -1)
-    if samples >= 2:
+    if samples >= 3:
         se = lambda v: 3.0 * float(np.std(v, ddof=1)) / math.sqrt(samples)
         mom = [np.mean(per_net ** k, axis=1) for k in range(1, 5)]
         tol["moment_rel_err"] = [t + se(m) / abs(mk) for t, m, mk in
                                  zip(tol["moment_rel_err"], mom, sol.moments)]
         tol["fraction_outside"] += se(np.mean(per_eig > 1.0, axis=1))
+    else:
+        # Too few networks for error bars: the log-norm of a depth-L product fluctuates with
+        # variance ~ L/N (Hanin-Nica), so m_k scatters by ~ k sqrt(L/N) per network.
+        g = math.sqrt(sol.spec.depth / (width * max(samples, 1)))
+        tol["moment_rel_err"] = [t + 3.0 * k * g for k, t in enumerate(tol["moment_rel_err"], 1)]
+        tol["fraction_outside"] += g
     F = cdf or TheoryCDF(sol)
     sv2 = np.sort(np.asarray(sv2, dtype=float).ravel())
     if F.top > 0:
