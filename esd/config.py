@@ -18,7 +18,5 @@ REAL_AXIS_DELTA = 1e-8
 MAX_PATH_HALVINGS = 40
 # Trapezoid quadrature of Gaussian expectations: half-width of the z range.
 QUAD_ZMAX = 9.0
-# Slope laws below this relative size are treated as the atom at 0.
-SLOPE_ZERO = 1e-15
 # Real-axis grids longer than this per thread are split across Numba's threads.
 POINTS_PER_THREAD = 256
