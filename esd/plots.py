@@ -87,9 +87,12 @@ def plot_validation(sol, sv2, eigs, path, title: str = ""):
     pos = s[s > 1e-13 * s.max()]
     ax1.hist(np.log10(pos), bins=80, density=True, color="0.75", label="simulation")
     lo = max(np.log(pos.min()), sol.log_support[1] - 80.0)
+    # (the histogram starts at the float64 resolution floor, 1e-13 of the largest value)
     t = np.linspace(lo, sol.log_support[1], 600)[:-1]
-    # Density of log10 x of the positive part, normalised like the histogram.
-    scale = np.log(10.0) / max(1e-300, 1.0 - sol.atom_at_zero - sol.atom_at_top[1])
+    # Density of log10 x, normalised like the histogram: over the histogram's range only.
+    cut = float(pos.min())
+    mass = 1.0 - sol.atom_at_top[1] - float(sol.cdf(np.array([cut]))[0])
+    scale = np.log(10.0) / max(1e-300, mass)
     ax1.plot(t / np.log(10.0), sol.log_density(t) * scale, color="C3", label="theory")
     ax1.set_xlabel(r"$\log_{10} x$, $x$ eigenvalue of $JJ^T$")
     ax1.legend()

@@ -66,7 +66,21 @@ def activations_panel():
     _save(fig, "activations_L5", params)
 
 
+def theory_over_simulation():
+    """Theory density over the histogram of a simulated network, and the radial laws."""
+    from esd.plots import plot_validation
+    from validation.montecarlo import simulate
+    params = {"activation": "tanh", "weights": "gaussian", "sigma_w": 1.5, "sigma_b": 0.1,
+              "depth": 5, "width": 1000, "samples": 3, "seed": 2026}
+    sol = esd.JacobianESD(esd.NetworkSpec("tanh", sigma_w=1.5, sigma_b=0.1, depth=5))
+    sim = simulate("tanh", "gaussian", 1.5, 0.1, 5, 1000, 3, seed=2026)
+    fig = plot_validation(sol, sim.sv2, sim.eigs, HERE / "theory_over_simulation.png",
+                          title="tanh, gaussian, sigma_w = 1.5, sigma_b = 0.1, L = 5, N = 1000")
+    _save(fig, "theory_over_simulation", params)
+
+
 if __name__ == "__main__":
     densities_by_depth()
     activations_panel()
+    theory_over_simulation()
     print("wrote", sorted(p.name for p in HERE.glob("*.png")))
