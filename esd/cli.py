@@ -146,23 +146,16 @@ def _spec(args):
                        sigma_b=args.sigma_b, depth=args.depth)
 
 
-def _theory(args, default_grid=None):
+def _theory(args):
     import numpy as np
 
     from .jacobian import JacobianESD, solve
     spec = _spec(args)
     # Compile (or load the cached kernels) before the clock starts.
     JacobianESD(_spec_small(spec)).density(np.array([0.5]))
-    grid = args.grid if args.grid is not None else default_grid
-    out = solve(spec, grid=grid)
+    out, sol = solve(spec, grid=args.grid)
     out = {"spec": spec.to_dict(), **out}
-    radial = None
-    if args.plot:
-        sol = JacobianESD(spec)
-        b = sol.spectral_radius
-        r = np.linspace(0.0, 1.05 * b, 200)
-        radial = (r, sol.radial_cdf(r))
-    return out, radial
+    return out, sol
 
 
 def _spec_small(spec):
@@ -184,18 +177,21 @@ def _render(out, args, title):
         print(f"{'plot':>30}: {args.plot}")
 
 
+def _plot_theory(out, sol, args):
+    import numpy as np
+
+    from .plots import plot_theory
+    if "density" not in out:
+        x = sol.default_grid(400)
+        out = dict(out, density={"x": x.tolist(), "rho": sol.density(x).tolist()})
+    r = np.linspace(0.0, 1.05 * sol.spectral_radius, 200)
+    plot_theory(out, (r, sol.radial_cdf(r)), args.plot, title=_title(args))
+
+
 def cmd_theory(args):
-    out, radial = _theory(args)
+    out, sol = _theory(args)
     if args.plot:
-        if "density" not in out:
-            from .jacobian import JacobianESD
-            sol = JacobianESD(_spec(args))
-            x = sol.default_grid(400)
-            out_plot = dict(out, density={"x": x.tolist(), "rho": sol.density(x).tolist()})
-        else:
-            out_plot = out
-        from .plots import plot_theory
-        plot_theory(out_plot, radial, args.plot, title=_title(args))
+        _plot_theory(out, sol, args)
     _render(out, args, "theory")
     return 0
 
@@ -204,9 +200,8 @@ def cmd_demo(args):
     args.plot = args.plot or "esd_demo.png"
     if args.grid is None:
         args.grid = 400
-    out, radial = _theory(args)
-    from .plots import plot_theory
-    plot_theory(out, radial, args.plot, title=_title(args))
+    out, sol = _theory(args)
+    _plot_theory(out, sol, args)
     _render(out, args, "demo")
     return 0
 

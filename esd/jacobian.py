@@ -494,8 +494,11 @@ class JacobianESD:
         return float(1.0 - self.radial_cdf(np.array([1.0]))[0])
 
 
-def solve(spec: NetworkSpec, grid: int | None = None) -> dict:
-    """Solve everything the CLI reports for ``spec``; ``solve_seconds`` times the solve."""
+def solve(spec: NetworkSpec, grid: int | None = None) -> tuple[dict, "JacobianESD"]:
+    """Solve everything the CLI reports for ``spec``; ``solve_seconds`` times the solve.
+
+    Returns the summary dict and the solver (for further queries without solving again).
+    """
     start = time.perf_counter()
     sol = JacobianESD(spec)
     out = {
@@ -512,4 +515,4 @@ def solve(spec: NetworkSpec, grid: int | None = None) -> dict:
         x = sol.default_grid(grid)
         out["density"] = {"x": x.tolist(), "rho": sol.density(x).tolist()}
     out["solve_seconds"] = time.perf_counter() - start
-    return out
+    return out, sol
