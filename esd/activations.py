@@ -34,7 +34,8 @@ class SlopeLaw:
     """Law of the squared slope ``d = phi'(h)^2`` of one layer, ``h ~ N(0, q)``.
 
     ``ncore`` nodes (``|z| <= 9``) are always summed; the rest only where ``w`` is small.
-    Either a finite set of exact atoms (``kind="atoms"``: linear, relu, hard-tanh), or
+    Either a finite set of exact atoms (``kind="atoms"``: linear, relu, hard-tanh; or
+    ``kind="empirical"``: the realised slopes of one network), or
     trapezoid nodes in ``z = h / sqrt(q)`` with step ``hz`` (``kind="trapezoid"``). For the
     latter, ``pole_code`` and ``pole_params`` let the kernel add the exact correction
     for the poles of ``1 / (w - d(sqrt(q) z))`` near the real axis, which keeps the
@@ -52,8 +53,9 @@ class SlopeLaw:
 
     @property
     def p_nonzero(self) -> float:
-        """P(d > 0): one minus the mass of the slope law at 0."""
-        return float(np.sum(self.weights[self.atoms > 0.0]))
+        """P(d > 0): one minus the mass of the slope law at 0 (exactly 1 without such
+        mass, whatever the rounding of the weights' sum)."""
+        return float(1.0 - np.sum(self.weights[self.atoms <= 0.0]))
 
     @property
     def d_max(self) -> float:

@@ -1,4 +1,5 @@
-"""The ``esd`` command line: ``esd theory``, ``esd demo``.
+"""The ``esd`` command line: ``esd theory``, ``demo``, ``simulate``, ``validate``,
+``fixed-points`` and ``predict-q`` (the last two in :mod:`esd.cli_q`).
 
 Every subcommand has ``--help``, ``--json`` (one JSON object on stdout) and ``--plot PATH``.
 Bad input exits with status 2 and a one-line message naming the parameter.
@@ -43,8 +44,9 @@ def _int_at_least(name, low):
     return parse
 
 
-def add_network_options(p, weights=WEIGHT_CHOICES):
-    """The network options shared by every subcommand that describes a network."""
+def add_network_options(p, weights=WEIGHT_CHOICES, depth=True):
+    """The network options shared by every subcommand that describes a network (``depth``
+    False: the subcommand defines its own ``--depth``, e.g. a range)."""
     g = p.add_argument_group("network")
     g.add_argument("--activation", choices=ACTIVATION_CHOICES, default="tanh")
     g.add_argument("--weights", choices=weights, default="gaussian")
@@ -55,7 +57,8 @@ def add_network_options(p, weights=WEIGHT_CHOICES):
                    help="weight scale, > 0 (default 1)")
     g.add_argument("--sigma-b", type=_finite_float("sigma-b", 0.0), default=0.0,
                    help="bias standard deviation, >= 0 (default 0)")
-    g.add_argument("--depth", type=_int_at_least("depth", 1), default=1, help="layers L >= 1")
+    if depth:
+        g.add_argument("--depth", type=_int_at_least("depth", 1), default=1, help="layers L >= 1")
 
 
 def add_output_options(p):
@@ -119,10 +122,11 @@ def cmd_validate(args):
                                f"validate compares with the light-tailed theory: one of {WEIGHT_CHOICES}")
     sol = JacobianESD(_spec(args))
     sim = _simulate(args)
-    m = compare(sol, sim.sv2, sim.eigs, args.width)
+    m = compare(sol, sim.sv2, sim.eigs, args.width, slopes=sim.slopes)
     out = {
         "params": sim.params, "ks": m["ks"], "w1": m["w1"], "w1_log": m["w1_log"],
         "moment_rel_err": m["moment_rel_err"], "radial_ks": m["radial_ks"],
+        "radial_ks_conditional": m["radial_ks_conditional"],
         "fraction_outside_unit_circle": m["fraction_outside_unit_circle"],
         "spectral_radius": m["spectral_radius"], "checks": m["checks"],
         "tolerances": m["tolerances"], "pass": m["pass"],
@@ -135,7 +139,7 @@ def cmd_validate(args):
         print(json.dumps(out, sort_keys=True))
     else:
         for key in ("ks", "w1", "w1_log", "moment_rel_err", "radial_ks",
-                    "fraction_outside_unit_circle", "pass"):
+                    "radial_ks_conditional", "fraction_outside_unit_circle", "pass"):
             print(f"{key:>30}: {out[key]}")
     return 0
 
@@ -255,6 +259,8 @@ def build_parser():
     add_simulation_options(val)
     add_output_options(val)
     val.set_defaults(func=cmd_validate)
+    from .cli_q import add_parsers
+    add_parsers(sub, add_network_options, add_output_options, _int_at_least, SIM_WEIGHT_CHOICES)
     return parser
 
 
@@ -263,15 +269,15 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .exceptions import BackendUnavailable, ConvergenceError, InvalidParameter
+    from .exceptions import ConvergenceError, EsdError
     try:
         return args.func(args)
-    except (InvalidParameter, BackendUnavailable) as exc:
-        print(f"esd {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except ConvergenceError as exc:
         print(f"esd {args.command}: solver error: {exc}", file=sys.stderr)
         return 3
+    except EsdError as exc:  # bad parameters, a missing backend, a refused checkpoint
+        print(f"esd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

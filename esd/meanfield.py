@@ -17,7 +17,7 @@ from .activations import Activation, SlopeLaw
 from .exceptions import InvalidParameter
 from .spec import NetworkSpec
 
-__all__ = ["q_star", "layer_variances", "MeanField", "mean_field"]
+__all__ = ["q_star", "layer_variances", "MeanField", "mean_field", "conditioned_mean_field"]
 
 _Q_HUGE = 1e300
 _Q_TINY = 1e-300
@@ -143,3 +143,33 @@ def mean_field(spec: NetworkSpec) -> MeanField:
     chi = spec.sigma_ws ** 2 * mu[:, 0]
     return MeanField(spec=spec, q=q, q_star=qs, mu=mu, chi=chi, slope_laws=tuple(laws),
                      layer_group=group)
+
+
+def conditioned_mean_field(spec: NetworkSpec, slopes) -> MeanField:
+    """The mean field of one drawn network: its realised slopes replace the Gaussian laws.
+
+    ``slopes`` (L, N) holds phi'(h_l,i) of one network at one input. Layer l's squared-slope
+    law becomes the empirical measure of d_l,i = slopes[l, i]^2 (atoms of weight 1/N), so
+    the free-product equations of §3.3 and the radial law of §3.5 give the deterministic
+    equivalent of J conditioned on its diagonal factors D_l. At finite N the empirical
+    slope law fluctuates by O(1/sqrt N) around the mean field; for a near-isometric
+    network that alone moves the thin eigenvalue ring of J by a sizeable part of its width,
+    which this conditioning removes. Each layer is its own group (no sharing).
+    """
+    d = np.asarray(slopes, dtype=float)
+    if d.ndim != 2 or d.shape[0] != spec.depth or d.shape[1] < 1:
+        raise InvalidParameter("slopes", d, f"must have shape (L, N) with L = {spec.depth}")
+    if not np.all(np.isfinite(d)):
+        raise InvalidParameter("slopes", d, "must be finite")
+    d2 = d * d
+    q = layer_variances(spec)
+    laws = []
+    for row, ql in zip(d2, q):
+        # Equal slopes (linear, relu, hard-tanh: 0 or 1) merge into one weighted atom.
+        atoms, counts = np.unique(row, return_counts=True)
+        laws.append(SlopeLaw(atoms=atoms, weights=counts / row.size, kind="empirical",
+                             q=float(ql), ncore=atoms.size))
+    mu = np.stack([np.mean(d2 ** k, axis=1) for k in range(1, 5)], axis=1)
+    chi = spec.sigma_ws ** 2 * mu[:, 0]
+    return MeanField(spec=spec, q=q, q_star=q_star(spec.act, spec.sigma_ws[0], spec.sigma_bs[0]),
+                     mu=mu, chi=chi, slope_laws=tuple(laws), layer_group=np.arange(spec.depth))

@@ -1,8 +1,10 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
-    python figures/make_figures.py
+    python figures/make_figures.py [--only theory|fixed-points]
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
+The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
+figures/fixed_points/checkpoints/, so a rerun reuses every finished cell.
 """
 
 from __future__ import annotations
@@ -79,8 +81,107 @@ def theory_over_simulation():
     _save(fig, "theory_over_simulation", params)
 
 
+FP = HERE / "fixed_points"
+#: The Q(N0, L) sweeps of the figure: sigmoid networks, gaussian vs cauchy weights.
+Q_SWEEPS = [
+    {"weights": "gaussian", "sigma_w": 1.5, "sigma_b": 0.5},
+    {"weights": "gaussian", "sigma_w": 6.0, "sigma_b": 0.5},
+    {"weights": "cauchy", "sigma_w": 1.0, "sigma_b": 0.5},
+    {"weights": "cauchy", "sigma_w": 4.0, "sigma_b": 0.5},
+]
+Q_WIDTHS = (10, 30)
+Q_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+Q_NETS, Q_STARTS, Q_SEED = 40, 300, 2026
+
+
+def q_curves():
+    """Q(N0, L) of sigmoid networks for gaussian vs cauchy weights at two widths."""
+    from esd.cli_q import q_row
+    from esd.plots import plot_q_curves
+    from validation.sweep import fixed_point_cell, make_grid, run_sweep
+    FP.mkdir(exist_ok=True)
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    results = []
+    for ax, law in zip(axes, Q_SWEEPS):
+        cells = [dict(activation="sigmoid", **law, **c)
+                 for c in make_grid(width=list(Q_WIDTHS), depth=list(Q_DEPTHS))]
+        name = f"{law['weights']}-sw{law['sigma_w']:g}"
+        res = run_sweep(fixed_point_cell, cells, nets=Q_NETS, seed=Q_SEED,
+                        checkpoint=FP / "checkpoints" / name, starts=Q_STARTS)
+        rows = [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
+        plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, sigma_w = {law['sigma_w']:g}, "
+                                         f"sigma_b = {law['sigma_b']:g}")
+        results.append({"law": law, "rows": rows})
+    fig.savefig(FP / "q_curves.png", dpi=120)
+    (FP / "q_curves.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, "nets": Q_NETS, "starts": Q_STARTS, "seed": Q_SEED,
+         "results": results}, indent=1, sort_keys=True))
+
+
+def basin_map():
+    """Basins of attraction of an N = 2 cauchy sigmoid network, and the eigenvalues of J at
+    the fixed points of an N = 60 cauchy tanh network against the unit circle."""
+    from validation.basins import basin_labels, jacobian_eigenvalues
+    from validation.fixedpoints import find_fixed_points
+    from validation.sampling import sample_network
+    FP.mkdir(exist_ok=True)
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    params = {"basins": {"activation": "tanh", "weights": "cauchy", "sigma_w": 1.0,
+                         "sigma_b": 0.1, "depth": 2, "width": 2, "grid": 300},
+              "spectra": {"activation": "tanh", "weights": "cauchy", "sigma_w": 1.0,
+                          "sigma_b": 0.1, "depth": 3, "width": 60}}
+    # A two-unit network with several attractors: the first seed that has three or more.
+    for seed in range(200):
+        net = sample_network("tanh", "cauchy", 1.0, 0.1, 2, 2, rng=seed)
+        res = find_fixed_points(net, starts=400, rng=seed)
+        if res.q_stable + len(res.periods) >= 3:
+            break
+    params["basins"]["seed"] = seed
+    g = np.linspace(-1.0, 1.0, params["basins"]["grid"])
+    starts = np.array([(u, v) for v in g for u in g])
+    labels = basin_labels(net, res, starts).reshape(g.size, g.size)
+    ax1.imshow(labels, origin="lower", extent=(-1, 1, -1, 1), cmap="tab10", vmin=-1, vmax=9,
+               interpolation="nearest")
+    pts = res.points
+    ax1.scatter(pts[res.stable, 0], pts[res.stable, 1], c="k", marker="o", s=25, label="stable")
+    ax1.scatter(pts[~res.stable, 0], pts[~res.stable, 1], c="w", edgecolors="k", marker="X", s=40,
+                label="unstable")
+    ax1.set_title(f"basins, N = 2, L = 2, tanh, cauchy (seed {seed}): {res.q_stable} stable fixed "
+                  f"points, {len(res.periods)} cycles", fontsize=8)
+    ax1.legend(fontsize=7, loc="lower right")
+    net = sample_network("tanh", "cauchy", 1.0, 0.1, 3, 60, rng=7)
+    res = find_fixed_points(net, starts=500, rng=7)
+    t = np.linspace(0, 2 * np.pi, 400)
+    ax2.plot(np.cos(t), np.sin(t), color="0.5", lw=0.8)
+    for k, e in enumerate(jacobian_eigenvalues(net, res)):
+        kind = "stable" if res.stable[k] else "unstable"
+        ax2.scatter(e.real, e.imag, s=6, alpha=0.7,
+                    label=f"x*{k + 1} ({kind}, rho = {res.spectral_radius[k]:.2f})")
+    ax2.set_aspect("equal")
+    lim = max(1.5, min(4.0, float(np.max(res.spectral_radius)) * 1.05))
+    ax2.set_xlim(-lim, lim)
+    ax2.set_ylim(-lim, lim)
+    ax2.set_title(f"eigenvalues of J at the {res.q_all} fixed points, N = 60, L = 3, tanh, cauchy",
+                  fontsize=8)
+    ax2.legend(fontsize=6, loc="upper right")
+    params["spectra"]["q_all"] = res.q_all
+    fig.savefig(FP / "basins_and_spectra.png", dpi=120)
+    (FP / "basins_and_spectra.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, **params}, indent=1, sort_keys=True))
+
+
 if __name__ == "__main__":
-    densities_by_depth()
-    activations_panel()
-    theory_over_simulation()
-    print("wrote", sorted(p.name for p in HERE.glob("*.png")))
+    import argparse
+    parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
+    parser.add_argument("--only", choices=["theory", "fixed-points"], default=None)
+    only = parser.parse_args().only
+    if only in (None, "theory"):
+        densities_by_depth()
+        activations_panel()
+        theory_over_simulation()
+    if only in (None, "fixed-points"):
+        basin_map()
+        q_curves()
+    print("wrote", sorted(str(p.relative_to(HERE)) for p in HERE.rglob("*.png")))

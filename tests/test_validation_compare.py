@@ -106,3 +106,57 @@ def test_cli_cupy_backend_fails_clearly_without_cupy():
     res = _cli("simulate", "--backend", "cupy", "--width", "20", "--json")
     assert res.returncode == 2
     assert "CuPy" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_conditioned_mean_field_reproduces_the_law_it_is_given():
+    # Slopes whose squares are exact quantiles of the relu law (0 or 1 with p = 1/2) give
+    # back the mean-field theory: same moments, atom and radial law.
+    spec = esd.NetworkSpec("relu", sigma_w=math.sqrt(2.0), depth=3)
+    sol = esd.JacobianESD(spec)
+    slopes = np.tile(np.repeat([0.0, 1.0], 500), (3, 1))
+    cond = esd.JacobianESD(spec, esd.meanfield.conditioned_mean_field(spec, slopes))
+    np.testing.assert_allclose(cond.moments, sol.moments, rtol=1e-12)
+    assert cond.atom_at_zero == pytest.approx(0.5, abs=1e-15)
+    F = np.array([0.6, 0.75, 0.9])
+    np.testing.assert_allclose(cond.radial_quantile(F), sol.radial_quantile(F), rtol=1e-9)
+
+
+def test_conditioned_mean_field_rejects_bad_slopes():
+    spec = esd.NetworkSpec("tanh", sigma_w=1.0, depth=2)
+    with pytest.raises(esd.InvalidParameter, match="slopes"):
+        esd.meanfield.conditioned_mean_field(spec, np.ones((3, 10)))
+    with pytest.raises(esd.InvalidParameter, match="slopes"):
+        esd.meanfield.conditioned_mean_field(spec, np.full((2, 10), np.nan))
+
+
+def test_conditioning_on_slopes_resolves_the_thin_ring():
+    # A near-isometric orthogonal network: the eigenvalue ring of J has relative width ~1%,
+    # and each network's slope mean shifts it by a sizeable part of that. Against the
+    # mean-field law the radial KS stays ~0.18 from N = 200 to 800; against the mixture of
+    # the laws conditioned on each network's realised slopes it is smaller and falls with N.
+    case = Case("tanh", "orthogonal", 3, 0.8)
+    spec = case.spec()
+    sol = esd.JacobianESD(spec)
+    out = {}
+    for width, samples in ((200, 6), (800, 2)):
+        sim = simulate("tanh", "orthogonal", spec.sigma_w, 0.1, 3, width, samples, seed=11)
+        out[width] = compare(sol, sim.sv2, sim.eigs, width, slopes=sim.slopes)
+    for m in out.values():
+        assert m["radial_ks"] > 0.15
+        assert m["radial_ks_conditional"] < 0.7 * m["radial_ks"]
+    assert out[800]["radial_ks_conditional"] < 0.5 * out[200]["radial_ks_conditional"]
+    assert out[800]["checks"]["radial_ks"]
+
+
+def test_thin_ring_threshold_still_rejects_a_shifted_ring():
+    # tanh, orthogonal, L = 1, chi = 0.8: a ring of relative width 0.4%. The threshold widens
+    # with 1/(sqrt(N) w), yet a sigma_w off by 2% (a ring moved by 5 widths) still fails.
+    case = Case("tanh", "orthogonal", 1, 0.8)
+    spec = case.spec()
+    sim = simulate("tanh", "orthogonal", spec.sigma_w, 0.1, 1, 400, 4, seed=5)
+    right = compare(esd.JacobianESD(spec), sim.sv2, sim.eigs, 400, slopes=sim.slopes)
+    off = esd.NetworkSpec("tanh", weights="orthogonal", sigma_w=1.02 * spec.sigma_w, sigma_b=0.1,
+                          depth=1)
+    wrong = compare(esd.JacobianESD(off), sim.sv2, sim.eigs, 400, slopes=sim.slopes)
+    assert right["checks"]["radial_ks"]
+    assert not wrong["checks"]["radial_ks"] and not wrong["pass"]

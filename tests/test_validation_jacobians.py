@@ -316,3 +316,20 @@ def test_numpy_and_array_api_strict_agree(act, law, qr):
     for key in ("sv2", "eigs"):
         assert backend.get_namespace(b[key]) is XS
         np.testing.assert_allclose(backend.to_numpy(b[key]), a[key], rtol=1e-10, atol=1e-14)
+
+
+def test_blocked_qr_matches_qr_after_every_layer(monkeypatch):
+    # Plain products between QRs keep ~1e-9 relative accuracy: compare with one QR per layer
+    # (QR_BLOCK_COND = 1 forces blocks of one layer) on a deep gaussian tanh network whose
+    # singular values spread over ~30 decades.
+    import validation.jacobians as vj
+    net = _net("tanh", depth=12, width=60, sigma_w=1.5, rng=12)
+    x0 = stationary_inputs(net, 2, rng=13)
+    blocked = jacobian_spectra(net, x0, qr=True)
+    monkeypatch.setattr(vj, "QR_BLOCK_COND", 1.0)
+    per_layer = jacobian_spectra(net, x0, qr=True)
+    spread = per_layer["log_sv"][:, -1] - per_layer["log_sv"][:, 0]
+    assert np.all(spread > 15 * np.log(10))
+    np.testing.assert_allclose(blocked["log_sv"], per_layer["log_sv"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(blocked["eigs"], per_layer["eigs"], rtol=0,
+                               atol=1e-10 * np.abs(per_layer["eigs"]).max())

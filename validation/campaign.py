@@ -104,9 +104,10 @@ def run_case(case: Case, widths, eigenvalues_per_width: int = 1600, seed: int = 
         samples = max(1, eigenvalues_per_width // width)
         sim = simulate(case.activation, case.weights, spec.sigma_w, SIGMA_B, case.depth, width,
                        samples, seed=[seed, k, _stable_id(case.name)], backend=backend)
-        m = compare(sol, sim.sv2, sim.eigs, width, cdf=cdf)
+        m = compare(sol, sim.sv2, sim.eigs, width, cdf=cdf, slopes=sim.slopes)
         per_width.append({"width": width, "samples": samples, **{
             key: m[key] for key in ("ks", "w1_log", "moment_rel_err", "radial_ks",
+                                    "radial_ks_conditional",
                                     "fraction_outside_unit_circle", "checks", "pass")}})
     trend = fit_width_trend(widths, [r["ks"] for r in per_width]) if len(widths) > 1 else None
     verdict, finite_size = per_width[-1]["pass"], []
@@ -120,7 +121,8 @@ def run_case(case: Case, widths, eigenvalues_per_width: int = 1600, seed: int = 
             if key not in ("ks", "radial_ks"):
                 ok_all = False
                 break
-            vals = [r[key] for r in per_width]
+            metric = "radial_ks_conditional" if key == "radial_ks" else key
+            vals = [r[metric] for r in per_width]
             fit = fit_width_trend(widths, vals, power=0.5)
             if not (all(b < a for a, b in zip(vals, vals[1:])) and abs(fit["a"]) < 0.02):
                 ok_all = False
@@ -146,13 +148,15 @@ def _report(results, widths, out: Path, seconds: float) -> str:
         f"({seconds:.0f} s).",
         "",
         "KS: Kolmogorov-Smirnov distance of the J J^T law (above the float64 floor); "
-        "rKS: KS of |lambda(J)| against the radial law; out: fraction of eigenvalues of J "
+        "rKS: KS of |lambda(J)| against the radial law; rKS|D: the same against the mixture "
+        "of the radial laws conditioned on each network's realised slopes (used by the "
+        "verdict; see validation.compare.compare); out: fraction of eigenvalues of J "
         "outside the unit circle, theory / simulation; a: KS extrapolated to N = inf "
         "(fit a + b/N).",
         "",
         "| case | sigma_w | " + " | ".join(f"KS N={w}" for w in widths)
-        + f" | rKS N={widths[-1]} | m1 err | out th / sim | a | pass |",
-        "|" + "---|" * (len(widths) + 7),
+        + f" | rKS N={widths[-1]} | rKS|D N={widths[-1]} | m1 err | out th / sim | a | pass |",
+        "|" + "---|" * (len(widths) + 8),
     ]
     for r in results:
         if r.get("skipped"):
@@ -164,7 +168,8 @@ def _report(results, widths, out: Path, seconds: float) -> str:
         lines.append(
             f"| {r['case']} | {r['sigma_w']:.4f} | "
             + " | ".join(f"{x['ks']:.4f}" for x in r["widths"])
-            + f" | {last['radial_ks']:.4f} | {last['moment_rel_err'][0]:.3f} | "
+            + f" | {last['radial_ks']:.4f} | {last['radial_ks_conditional']:.4f} | "
+            f"{last['moment_rel_err'][0]:.3f} | "
             f"{fo['theory']:.4f} / {fo['simulation']:.4f} | {a:+.4f} | "
             f"{('yes*' if r['finite_size'] else 'yes') if r['pass'] else 'NO'} |")
     failing = [r for r in results if r["pass"] is False]

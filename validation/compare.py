@@ -16,7 +16,13 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 __all__ = ["TheoryCDF", "atom_bias", "resolution_floor", "radial_floor", "ks_distance", "wasserstein1", "moment_rel_err", "radial_ks",
+           "RadialCDF", "conditioned_theories", "log_iqr",
+           "radial_width",
            "Tolerances", "compare", "fit_width_trend"]
+
+
+#: Widest interquartile range of log x (nats) among the laws the tolerances were calibrated on.
+LOG_IQR_CALIBRATED = 15.0
 
 
 class TheoryCDF:
@@ -126,35 +132,53 @@ def radial_floor(sv2, width: int) -> float:
     return float(math.sqrt(width * np.finfo(float).eps * s.max())) if s.size else 0.0
 
 
-def radial_ks(abs_eigs, sol, n_grid: int = 600, floor: float = 0.0) -> float:
-    """KS distance between |lambda| of J and the radial law F(r) of the theory (§3.5).
+class RadialCDF:
+    """The radial law F(r) = P(|lambda| <= r) of one or more theory objects (§3.5).
 
-    The theory is tabulated through its explicit inverse r(F) on a grid uniform in
-    logit F (the radial CDF rises steeply near 0 for deep networks) and interpolated in
-    log r; eigenvalues of J below round-off count as the atom at 0 when there is one.
+    Each law is tabulated through its explicit inverse r(F) on a grid uniform in logit F
+    (the radial CDF rises steeply near 0 for deep networks) and interpolated in log r.
+    Several theory objects give their mixture, the average of their radial CDFs: pooled
+    eigenvalues of S networks, each compared with the law conditioned on its own slopes.
     """
-    r = np.sort(np.asarray(abs_eigs, dtype=float).ravel())
-    atom = sol.atom_at_zero
-    if atom > 0:
-        r = np.where(r < 1e-7 * max(r.max(), 1e-300), 0.0, r)
-    lo = math.log(atom / (1 - atom)) if atom > 0 else -40.0
-    y = np.linspace(lo + 1e-9, 35.0, n_grid)
-    Fg = 1.0 / (1.0 + np.exp(-y))
-    rg = sol.radial_quantile(Fg)
-    rg = np.maximum.accumulate(rg)
-    log_rg = np.log(np.maximum(rg, 1e-300))
 
-    def F(v, left=False):
+    def __init__(self, sols, n_grid: int = 600):
+        sols = list(sols) if isinstance(sols, (list, tuple)) else [sols]
+        self.atom = float(np.mean([sol.atom_at_zero for sol in sols]))
+        self.spectral_radius = max(sol.spectral_radius for sol in sols)
+        self._tables = []
+        for sol in sols:
+            atom = sol.atom_at_zero
+            lo = math.log(atom / (1 - atom)) if atom > 0 else -40.0
+            y = np.linspace(lo + 1e-9, 35.0, n_grid)
+            Fg = 1.0 / (1.0 + np.exp(-y))
+            rg = np.maximum.accumulate(sol.radial_quantile(Fg))
+            self._tables.append((np.log(np.maximum(rg, 1e-300)), Fg, atom, sol.spectral_radius))
+
+    def __call__(self, v, left: bool = False) -> np.ndarray:
         v = np.asarray(v, dtype=float)
-        out = np.empty(v.shape)
         pos = v > 0
-        out[~pos] = 0.0 if left else atom
         with np.errstate(divide="ignore"):
             lv = np.log(np.where(pos, v, 1.0))
-        out[pos] = np.interp(lv[pos], log_rg, Fg, left=atom, right=1.0)
-        out[pos & (v >= sol.spectral_radius)] = 1.0
-        return out
+        total = np.zeros(v.shape)
+        for log_rg, Fg, atom, radius in self._tables:
+            out = np.empty(v.shape)
+            out[~pos] = 0.0 if left else atom
+            out[pos] = np.interp(lv[pos], log_rg, Fg, left=atom, right=1.0)
+            out[pos & (v >= radius)] = 1.0
+            total += out
+        return total / len(self._tables)
 
+
+def radial_ks(abs_eigs, sol, n_grid: int = 600, floor: float = 0.0) -> float:
+    """KS distance between |lambda| of J and the radial law F(r) of the theory (§3.5), or
+    the mixture of several laws (a list of theory objects, see :class:`RadialCDF`).
+
+    Eigenvalues of J below round-off count as the atom at 0 when there is one.
+    """
+    F = sol if isinstance(sol, RadialCDF) else RadialCDF(sol, n_grid)
+    r = np.sort(np.asarray(abs_eigs, dtype=float).ravel())
+    if F.atom > 0:
+        r = np.where(r < 1e-7 * max(r.max(), 1e-300), 0.0, r)
     return ks_distance(r, F, floor)
 
 
@@ -174,6 +198,11 @@ class Tolerances:
     moment_rel_err: tuple = ((10.0, 2.0), (40.0, 4.0), (100.0, 8.0), (250.0, 15.0))
     radial_ks: tuple = (10.0, 2.0)
     fraction_outside: tuple = (5.0, 0.5)
+    #: Thin rings: the radii of the eigenvalues of J scatter by ~c / sqrt(N) relative to
+    #: the ring's relative width w = IQR / median of the radial law, which adds
+    #: ``radial_ring / (sqrt(N) w)`` to the radial threshold. Measured on the near-isometric
+    #: campaign cases (w = 0.003..0.04, N = 100..1600): KS sqrt(N) w = 0.007..0.039.
+    radial_ring: float = 0.08
 
     def at(self, width: int, samples: int = 1, atom_bias: float = 0.0) -> dict:
         """Thresholds at width N for S networks; ``atom_bias`` (see :func:`atom_bias`) is
@@ -206,12 +235,49 @@ def atom_bias(sol, width: int) -> float:
         p * (1 - p) / width) / math.sqrt(max(L, 1))
 
 
+def log_iqr(sol) -> float:
+    """Interquartile range of log x under the continuous part of the J J^T law (nats)."""
+    atom, top = sol.atom_at_zero, sol.atom_at_top[1]
+    cont = 1.0 - atom - top
+    return float(sol.quantile_log(atom + 0.75 * cont) - sol.quantile_log(atom + 0.25 * cont))
+
+
+def radial_width(sol) -> float:
+    """Relative width of the eigenvalue ring of J: IQR / median of the radial law (0 if the
+    law has an atom at 0 reaching past the quartile)."""
+    if sol.atom_at_zero >= 0.25:
+        return 0.0
+    r25, r50, r75 = sol.radial_quantile(np.array([0.25, 0.5, 0.75]))
+    return float((r75 - r25) / r50)
+
+
+def conditioned_theories(sol, slopes) -> list:
+    """One theory object per network, its mean field replaced by the network's realised
+    slopes (:func:`esd.meanfield.conditioned_mean_field`); ``slopes`` is (S, L, N)."""
+    from esd.jacobian import JacobianESD
+    from esd.meanfield import conditioned_mean_field
+    return [JacobianESD(sol.spec, conditioned_mean_field(sol.spec, d)) for d in np.asarray(slopes)]
+
+
 def compare(sol, sv2, eigs, width: int, tolerances: Tolerances | None = None,
-            cdf: TheoryCDF | None = None) -> dict:
+            cdf: TheoryCDF | None = None, slopes=None) -> dict:
     """Every §6 metric for samples ``sv2`` (eigenvalues of J J^T) and ``eigs`` (of J), and
-    the verdict against ``tolerances.at(width)``."""
+    the verdict against ``tolerances.at(width)``.
+
+    With ``slopes`` (S, L, N), the realised phi'(h) of each network, the eigenvalues of J
+    are also compared with the mixture of the radial laws conditioned on each network's
+    slopes (``radial_ks_conditional``), and the radial check uses that distance. Why: the
+    empirical slope law of N units fluctuates by O(1/sqrt N) from network to network, and
+    for a near-isometric network (a thin ring of relative width ~1%) this alone moves the
+    ring by ~20% of its width even at N = 4000; the conditioned law tests the single-ring
+    theorem itself, while ``ks`` and the moments still test the mean field.
+    """
     samples = int(np.asarray(sv2).size // max(width, 1))
-    tol = (tolerances or Tolerances()).at(width, samples, atom_bias(sol, width))
+    tolerances = tolerances or Tolerances()
+    tol = tolerances.at(width, samples, atom_bias(sol, width))
+    ring = radial_width(sol)
+    if ring > 0:
+        tol["radial_ks"] += tolerances.radial_ring / (math.sqrt(width) * ring)
     # Error bars from the networks themselves: per-network moments and fractions vary far
     # more than independent eigenvalues would (a product of L random layers), so with two
     # or more networks the noise term is 3 standard errors of the per-network values.
@@ -229,6 +295,11 @@ def compare(sol, sv2, eigs, width: int, tolerances: Tolerances | None = None,
         g = math.sqrt(sol.spec.depth / (width * max(samples, 1)))
         tol["moment_rel_err"] = [t + 3.0 * k * g for k, t in enumerate(tol["moment_rel_err"], 1)]
         tol["fraction_outside"] += g
+    # W1 in log x is in nats; its noise (the Hanin-Nica fluctuation of log-norms) scales
+    # with the spread of log x itself, which saturating slopes (sigmoid) make up to 130
+    # nats wide. The constants hold for laws up to LOG_IQR_CALIBRATED wide; wider ones
+    # scale the threshold with their spread.
+    tol["w1_log"] *= max(1.0, log_iqr(sol) / LOG_IQR_CALIBRATED)
     F = cdf or TheoryCDF(sol)
     sv2 = np.sort(np.asarray(sv2, dtype=float).ravel())
     if F.top > 0:
@@ -245,6 +316,8 @@ def compare(sol, sv2, eigs, width: int, tolerances: Tolerances | None = None,
         "resolution_floor": floor,
         "moment_rel_err": moment_rel_err(sv2, sol.moments),
         "radial_ks": radial_ks(abs_eigs, sol, floor=radial_floor(sv2, width)),
+        "radial_ks_conditional": None if slopes is None else radial_ks(
+            abs_eigs, RadialCDF(conditioned_theories(sol, slopes)), floor=radial_floor(sv2, width)),
         "fraction_outside_unit_circle": {"theory": frac_th, "simulation": frac_sim},
         "spectral_radius": {"theory": float(sol.spectral_radius),
                             "simulation": float(abs_eigs.max())},
@@ -253,7 +326,8 @@ def compare(sol, sv2, eigs, width: int, tolerances: Tolerances | None = None,
         "ks": metrics["ks"] <= tol["ks"],
         "w1_log": metrics["w1_log"] <= tol["w1_log"],
         "moments": all(e <= t for e, t in zip(metrics["moment_rel_err"], tol["moment_rel_err"])),
-        "radial_ks": metrics["radial_ks"] <= tol["radial_ks"],
+        "radial_ks": (metrics["radial_ks"] if slopes is None
+                      else metrics["radial_ks_conditional"]) <= tol["radial_ks"],
         "fraction_outside": abs(frac_sim - frac_th) <= tol["fraction_outside"],
     }
     metrics["checks"] = checks

@@ -22,11 +22,13 @@ __all__ = ["Simulation", "simulate"]
 
 @dataclass(frozen=True)
 class Simulation:
-    """Eigenvalues from ``n_samples`` networks: ``sv2`` (n, N) of J J^T, ``eigs`` (n, N) of J."""
+    """Eigenvalues from ``n_samples`` networks: ``sv2`` (n, N) of J J^T, ``eigs`` (n, N) of J,
+    and ``slopes`` (n, L, N), the slopes phi'(h_l) each Jacobian was taken at."""
 
     sv2: np.ndarray
     eigs: np.ndarray
     params: dict = field(default_factory=dict)
+    slopes: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -47,8 +49,9 @@ class Simulation:
 
     def save(self, path) -> None:
         import json
+        extra = {} if self.slopes is None else {"slopes": self.slopes}
         np.savez_compressed(path, sv2=self.sv2, eigs=self.eigs,
-                            params=np.array(json.dumps(self.params)))
+                            params=np.array(json.dumps(self.params)), **extra)
 
 
 def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, seed=None,
@@ -69,7 +72,7 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
         v_input = act.length_map(q_input)
     root = np.random.SeedSequence(seed)
     children = root.spawn(samples)
-    sv2, eigs = [], []
+    sv2, eigs, slopes = [], [], []
     iterator = range(samples)
     if progress:
         from tqdm import tqdm
@@ -96,6 +99,7 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
         spec = jacobian_spectra(net, x0)
         sv2.append(to_numpy(spec["sv2"], xp)[0])
         eigs.append(to_numpy(spec["eigs"], xp)[0])
+        slopes.append(to_numpy(spec["slopes"], xp)[:, 0, :])
     params = {"activation": act.name, "weights": weights, "sigma_w": sigma_w,
               "sigma_b": sigma_b, "depth": depth, "width": width, "samples": samples,
               "inputs": "phi(sqrt(q*) z), scaled to |x0|^2/N = V(q*)"
@@ -104,4 +108,5 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
               "alpha": alpha, "tied": tied, "backend": backend, "burn_in": burn_in,
               "weights_file": None if weights_file is None else str(weights_file),
               "seed_entropy": str(root.entropy)}
-    return Simulation(sv2=np.stack(sv2), eigs=np.stack(eigs), params=params)
+    return Simulation(sv2=np.stack(sv2), eigs=np.stack(eigs), params=params,
+                      slopes=np.stack(slopes))

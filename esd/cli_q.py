@@ -1,0 +1,265 @@
+"""``esd fixed-points`` and ``esd predict-q``: count fixed points, predict Q(N, L).
+
+``fixed-points`` runs :func:`validation.sweep.run_sweep` over the (width, depth) grid
+with :func:`validation.sweep.fixed_point_cell`; ``predict-q`` evaluates
+:func:`esd.qpredict.predict_q` on the same grid and, given a ``fixed-points --json``
+result, says which predictor falls within the measured error bars.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from .exceptions import InvalidParameter
+
+#: Keys of one Q statistic in the JSON (the bootstrap intervals come along as well).
+STAT_KEYS = ("mean", "median", "q10", "q90", "min", "max", "mean_ci", "median_ci")
+
+
+def _ranges(args):
+    from validation.sweep import parse_range
+    widths = parse_range(args.width, name="--width")
+    depths = parse_range(args.depth, name="--depth")
+    for name, values in (("width", widths), ("depth", depths)):
+        if any(not float(v).is_integer() or v < 1 for v in values):
+            raise InvalidParameter(name, values, "must be integers >= 1")
+    return [int(w) for w in widths], [int(d) for d in depths]
+
+
+def _alpha(args):
+    if args.weights == "stable" and args.alpha is None:
+        raise InvalidParameter("alpha", None, "--weights stable needs --alpha in (0, 2)")
+    return 1.0 if args.weights == "cauchy" else getattr(args, "alpha", None)
+
+
+def q_row(width, depth, stats):
+    """One JSON object of the issue's schema from :func:`validation.qstats.q_statistics`."""
+    return {
+        "width": width, "depth": depth,
+        "q_stable": {k: stats["q_stable"][k] for k in STAT_KEYS},
+        "q_all": {k: stats["q_all"][k] for k in STAT_KEYS},
+        "p_multi": stats["p_multi"]["value"], "p_multi_ci": stats["p_multi"]["ci"],
+        "periodic_fraction": stats["periodic_fraction"]["value"],
+        "unresolved_fraction": stats["unresolved_fraction"]["value"],
+        "index_sum_ok": stats["index_sum_ok"]["value"], "n_networks": stats["n_networks"],
+    }
+
+
+def cmd_fixed_points(args):
+    import numpy as np
+
+    from validation.sweep import fixed_point_cell, make_grid, run_sweep
+
+    start = time.perf_counter()
+    options = {"starts": args.starts}
+    if args.newton_starts is not None:
+        options["newton_starts"] = args.newton_starts
+    if args.weights_file:
+        rows, params = _one_file(args, options)
+    else:
+        widths, depths = _ranges(args)
+        alpha = _alpha(args)
+        seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 63)
+        base = {"activation": args.activation, "weights": args.weights, "sigma_w": args.sigma_w,
+                "sigma_b": args.sigma_b}
+        if alpha is not None:
+            base["alpha"] = alpha
+        if args.tied:
+            base["tied"] = True
+        cells = [dict(base, **c) for c in make_grid(width=widths, depth=depths)]
+        result = run_sweep(fixed_point_cell, cells, nets=args.nets, seed=seed,
+                           checkpoint=args.checkpoint, scheduler=args.scheduler,
+                           workers=args.workers, progress=not args.json,
+                           overwrite=args.overwrite, **options)
+        rows = [q_row(c.cell["width"], c.cell["depth"], s)
+                for c, s in zip(result.cells, result.statistics)]
+        params = {**base, "widths": widths, "depths": depths, "nets": args.nets,
+                  "seed": seed, "checkpoint": args.checkpoint, **options}
+    out = {"params": params, "results": rows, "seconds": time.perf_counter() - start}
+    if args.plot:
+        from .plots import plot_q_curves
+        plot_q_curves(rows, args.plot, title=_title(args))
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        print(f"{'N':>5} {'L':>4} {'Q_stable mean':>14} {'median':>7} {'Q_all mean':>11} "
+              f"{'P(Q>1)':>7} {'periodic':>9} {'unresolved':>10} {'index ok':>9}")
+        for r in rows:
+            print(f"{r['width']:>5} {r['depth']:>4} {r['q_stable']['mean']:>14.3f} "
+                  f"{r['q_stable']['median']:>7.1f} {r['q_all']['mean']:>11.3f} {r['p_multi']:>7.3f} "
+                  f"{r['periodic_fraction']:>9.4f} {r['unresolved_fraction']:>10.4f} "
+                  f"{r['index_sum_ok']:>9.3f}")
+        print(f"{len(rows)} cells in {out['seconds']:.1f} s")
+    return 0
+
+
+def _one_file(args, options):
+    """Fixed points of the one network in ``--weights-file``."""
+    import numpy as np
+
+    from validation.fixedpoints import find_fixed_points
+    from validation.qstats import q_statistics
+    from validation.sampling import load_network
+    net = load_network(args.weights_file, args.activation)
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 63)
+    res = find_fixed_points(net, rng=seed, **options)
+    record = res.to_dict()
+    stats = q_statistics([record], rng=np.random.default_rng(seed))
+    row = q_row(net.width, net.depth, stats)
+    row["spectral_radius"] = record["spectral_radius"]
+    row["basin_share"] = record["basin_share"]
+    row["periods"] = record["periods"]
+    params = {"weights_file": args.weights_file, "activation": args.activation, "seed": seed,
+              **options}
+    return [row], params
+
+
+def cmd_predict_q(args):
+    from .qpredict import predict_q
+    from .spec import NetworkSpec
+    if args.weights not in ("gaussian", "orthogonal"):
+        raise InvalidParameter("weights", args.weights,
+                               "predict-q evaluates the light-tailed theory: gaussian or orthogonal")
+    widths, depths = _ranges(args)
+    start = time.perf_counter()
+    rows = []
+    for depth in depths:
+        spec = NetworkSpec(args.activation, weights=args.weights, sigma_w=args.sigma_w,
+                           sigma_b=args.sigma_b, depth=depth)
+        first = predict_q(spec, widths[0])
+        for width in widths:
+            # The rates are per unit and do not depend on N; only the counts do.
+            d = (first if width == widths[0] else _rescale_counts(first, width)).to_dict()
+            d.pop("spec")
+            rows.append(d)
+    out = {"params": {"activation": args.activation, "weights": args.weights,
+                      "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "widths": widths,
+                      "depths": depths},
+           "predictions": rows, "seconds": time.perf_counter() - start}
+    measured = None
+    if args.measured:
+        measured = _load_measured(args.measured)
+        out["comparison"] = compare_predictions(rows, measured)
+    if args.plot:
+        from .plots import plot_q_prediction
+        plot_q_prediction(rows, measured, args.plot, title=_title(args))
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        print(f"{'N':>5} {'L':>4} {'Kac-Rice rate':>14} {'Q_all (KR)':>11} {'1 + N f_out':>12} "
+              f"{'Lip bound':>10} {'Q = 1 certain':>14}")
+        for r in rows:
+            print(f"{r['width']:>5} {r['depth']:>4} {r['kac_rice']['rate']:>14.5f} "
+                  f"{r['kac_rice']['q_all']:>11.3g} {r['unstable_count']['q_all']:>12.3g} "
+                  f"{r['contraction']['lipschitz_bound']:>10.3g} "
+                  f"{str(r['contraction']['q_is_one']):>14}")
+        for c in out.get("comparison", []):
+            print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
+                  f"{c['measured_ci']}; within error bars: "
+                  + ", ".join(k for k, v in c["within_error_bars"].items() if v))
+    return 0
+
+
+def _rescale_counts(base, width):
+    """The same prediction at another width: rates are per unit, counts scale with N."""
+    from dataclasses import replace
+    kr = dict(base.kac_rice, q_all=math.exp(min(width * base.kac_rice["rate"], 700.0)))
+    un = dict(base.unstable_count,
+              q_all=1.0 + width * base.unstable_count["fraction_outside_unit_circle"])
+    return replace(base, width=width, kac_rice=kr, unstable_count=un)
+
+
+def _load_measured(path):
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+        rows = data["results"]
+        for r in rows:
+            r["width"], r["depth"], r["q_all"]["mean"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidParameter("measured", path,
+                               f"must be the JSON output of 'esd fixed-points --json' ({exc})")
+    return rows
+
+
+def compare_predictions(predictions, measured) -> list[dict]:
+    """For each measured (N, L): which predictor of Q_all lies within the bootstrap
+    interval of the measured mean (and of Q_stable for the contraction bound)."""
+    by_key = {(p["width"], p["depth"]): p for p in predictions}
+    out = []
+    for m in measured:
+        p = by_key.get((m["width"], m["depth"]))
+        if p is None:
+            continue
+        lo, hi = m["q_all"]["mean_ci"]
+        inside = lambda v: lo - 1e-12 <= v <= hi + 1e-12  # noqa: E731
+        certain = p["contraction"]["q_is_one"]
+        out.append({
+            "width": m["width"], "depth": m["depth"], "measured_q_all": m["q_all"]["mean"],
+            "measured_ci": [lo, hi], "measured_q_stable": m["q_stable"]["mean"],
+            "predicted": {"kac_rice": p["kac_rice"]["q_all"],
+                          "unstable_count": p["unstable_count"]["q_all"],
+                          "contraction": 1.0 if certain else None},
+            "within_error_bars": {
+                "kac_rice": inside(p["kac_rice"]["q_all"]),
+                "unstable_count": inside(p["unstable_count"]["q_all"]),
+                "contraction": bool(certain and m["q_all"]["max"] == 1),
+            },
+        })
+    return out
+
+
+def _title(args):
+    return (f"{args.activation}, {args.weights} weights, sigma_w={args.sigma_w:g}, "
+            f"sigma_b={args.sigma_b:g}")
+
+
+def add_parsers(sub, add_network_options, add_output_options, int_at_least, weights_all):
+    """Register both subcommands on the ``esd`` parser's subparsers."""
+    fp = sub.add_parser(
+        "fixed-points", help="find and count fixed points of random networks",
+        description="For every (width, depth): draw --nets networks, iterate F from --starts "
+                    "random starts (attractors, periodic orbits, basins) and run Newton on "
+                    "F(x) - x (unstable fixed points too); report Q_stable, Q_all, P(Q > 1), "
+                    "periodic and unresolved fractions with bootstrap intervals.")
+    add_network_options(fp, weights=weights_all, depth=False)
+    g = fp.add_argument_group("sweep")
+    g.add_argument("--width", default="30", help="N: a number, list 'a,b' or range 'a:b[:step]' (default 30)")
+    g.add_argument("--depth", default="1", help="L: a number, list or range like 1:64 (default 1)")
+    g.add_argument("--nets", type=int_at_least("nets", 1), default=20, help="networks per cell (default 20)")
+    g.add_argument("--starts", type=int_at_least("starts", 1), default=1000,
+                   help="random starts per network (default 1000)")
+    g.add_argument("--newton-starts", type=int_at_least("newton-starts", 0), default=None,
+                   help="Newton starts per network (default: as many as --starts; none when F is a "
+                        "certified contraction)")
+    g.add_argument("--seed", type=int_at_least("seed", 0), default=None,
+                   help="root seed (default: fresh entropy, reported in the output)")
+    g.add_argument("--tied", action="store_true", help="one (W, b) repeated over the depth")
+    g.add_argument("--weights-file", metavar="PATH.npz", default=None,
+                   help="count the fixed points of the one network in PATH.npz instead")
+    g.add_argument("--checkpoint", metavar="DIR", default=None,
+                   help="save each finished cell in DIR and resume from it")
+    g.add_argument("--overwrite", action="store_true",
+                   help="discard the results in --checkpoint DIR instead of resuming")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask scheduler (tcp://host:port) or 'local' (a local Dask cluster)")
+    g.add_argument("--workers", type=int_at_least("workers", 1), default=None,
+                   help="local processes (default: all cores)")
+    add_output_options(fp)
+    fp.set_defaults(func=cmd_fixed_points)
+
+    pq = sub.add_parser(
+        "predict-q", help="predict Q(N, L) from the Jacobian spectrum theory",
+        description="Kac-Rice rate, unstable-direction count and contraction bound (THEORY.md "
+                    "§5) from the layer-dependent mean field; with --measured, which of them "
+                    "falls within the measured error bars.")
+    add_network_options(pq, depth=False)
+    g = pq.add_argument_group("grid")
+    g.add_argument("--width", default="30", help="N: a number, list or range (default 30)")
+    g.add_argument("--depth", default="1", help="L: a number, list or range like 1:64 (default 1)")
+    g.add_argument("--measured", metavar="PATH.json", default=None,
+                   help="output of 'esd fixed-points --json' to compare with and overlay")
+    add_output_options(pq)
+    pq.set_defaults(func=cmd_predict_q)

@@ -1,0 +1,97 @@
+"""``esd fixed-points`` and ``esd predict-q``: JSON schema, ranges, checkpoints, errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from esd.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "esd", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+FP = ("fixed-points", "--activation", "tanh", "--weights", "cauchy", "--sigma-w", "1",
+      "--sigma-b", "0.1", "--width", "8", "--nets", "4", "--starts", "100", "--seed", "3",
+      "--workers", "1", "--json")
+
+
+def test_fixed_points_json_has_one_object_per_depth(tmp_path, capsys):
+    assert main([*FP, "--depth", "1:3", "--plot", str(tmp_path / "q.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["depth"] for r in out["results"]] == [1, 2, 3]
+    for r in out["results"]:
+        for key in ("q_stable", "q_all"):
+            assert set(r[key]) >= {"mean", "median", "q10", "q90", "min", "max"}
+            assert 1 <= r[key]["min"] <= r[key]["median"] <= r[key]["max"] or key == "q_stable"
+        for key in ("p_multi", "periodic_fraction", "unresolved_fraction"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["n_networks"] == 4
+    assert out["params"]["seed"] == 3
+    assert (tmp_path / "q.png").stat().st_size > 0
+
+
+def test_fixed_points_checkpoint_resumes_identically(tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    assert main([*FP, "--depth", "1,2", "--checkpoint", ck]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main([*FP, "--depth", "1,2", "--checkpoint", ck]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["results"] == first["results"]
+    # A different configuration must not reuse the directory.
+    res = run(*[a if a != "100" else "50" for a in FP], "--depth", "1,2", "--checkpoint", ck)
+    assert res.returncode == 2 and "checkpoint" in res.stderr.lower()
+
+
+def test_gaussian_sigmoid_has_one_fixed_point_from_the_cli(capsys):
+    args = ["fixed-points", "--activation", "sigmoid", "--sigma-w", "1.5", "--sigma-b", "0.5",
+            "--width", "12", "--depth", "1,4", "--nets", "3", "--starts", "50", "--seed", "0",
+            "--workers", "1", "--json"]
+    assert main(args) == 0
+    for r in json.loads(capsys.readouterr().out)["results"]:
+        assert r["q_all"]["max"] == 1 and r["q_stable"]["min"] == 1 and r["p_multi"] == 0.0
+
+
+def test_fixed_points_of_a_weights_file(tmp_path, capsys):
+    # Coordinate-wise tanh(2x) in d = 3: 27 fixed points, 8 stable (THEORY.md §2 oracle).
+    path = tmp_path / "net.npz"
+    np.savez(path, W=2.0 * np.eye(3)[None], b=np.zeros((1, 3)))
+    assert main(["fixed-points", "--activation", "tanh", "--weights-file", str(path),
+                 "--starts", "400", "--seed", "1", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["results"]
+    assert row["q_all"]["mean"] == 27 and row["q_stable"]["mean"] == 8
+
+
+def test_predict_q_json_and_comparison(tmp_path, capsys):
+    measured = tmp_path / "m.json"
+    args = ["fixed-points", "--activation", "sigmoid", "--sigma-w", "1.5", "--sigma-b", "0.5",
+            "--width", "10", "--depth", "1,3", "--nets", "3", "--starts", "50", "--seed", "0",
+            "--workers", "1", "--json"]
+    assert main(args) == 0
+    measured.write_text(capsys.readouterr().out)
+    assert main(["predict-q", "--activation", "sigmoid", "--sigma-w", "1.5", "--sigma-b", "0.5",
+                 "--width", "10,20", "--depth", "1,3", "--measured", str(measured), "--json",
+                 "--plot", str(tmp_path / "p.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["predictions"]) == 4
+    assert {(p["width"], p["depth"]) for p in out["predictions"]} == {(10, 1), (20, 1), (10, 3), (20, 3)}
+    for c in out["comparison"]:
+        assert c["within_error_bars"]["contraction"] and c["within_error_bars"]["kac_rice"]
+    assert (tmp_path / "p.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, name", [
+    (("fixed-points", "--depth", "0:3"), "depth"),
+    (("fixed-points", "--width", "a:b"), "width"),
+    (("fixed-points", "--weights", "stable", "--depth", "1"), "alpha"),
+    (("predict-q", "--weights", "cauchy"), "weights"),
+    (("predict-q", "--measured", "/nonexistent.json"), "measured"),
+])
+def test_bad_input_is_one_line_with_exit_2(args, name):
+    res = run(*args)
+    assert res.returncode == 2, res.stderr
+    assert name in res.stderr and res.stderr.count("\n") == 1

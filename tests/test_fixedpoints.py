@@ -1,0 +1,282 @@
+"""Fixed points of one network map (validation/fixedpoints.py): exact oracles and invariants."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+from esd.activations import get_activation
+from esd.exceptions import InvalidParameter
+from validation.fixedpoints import (FixedPointResult, find_fixed_points, iterate_flops,
+                                    lipschitz_bound)
+from validation.sampling import Network, sample_network
+
+TANH = get_activation("tanh")
+
+
+def _layer(w, b=None, activation=TANH, tied=False):
+    """A one-layer network x -> phi(x W^T + b)."""
+    w = np.asarray(w, dtype=float)
+    b = np.zeros(w.shape[0]) if b is None else np.asarray(b, dtype=float)
+    return Network(W=w[None], b=b[None], activation=get_activation(activation), tied=tied)
+
+
+def _x_star(a):
+    """The positive root of tanh(a x) = x, a > 1."""
+    return brentq(lambda x: math.tanh(a * x) - x, 1e-3, 1.0)
+
+
+def _invariants(r: FixedPointResult, tol=1e-12):
+    k = r.q_all
+    assert r.points.shape[0] == k and r.stable.shape == r.index.shape == r.residual.shape == (k,)
+    assert np.all(r.residual <= tol)
+    np.testing.assert_array_equal(r.stable, r.spectral_radius < 1.0)
+    assert r.q_stable == int(r.stable.sum()) <= r.q_all
+    assert set(np.unique(r.index)) <= {-1, 0, 1}
+    assert np.all(r.index[r.stable] == 1)                  # det(I - J) > 0 when rho(J) < 1
+    assert r.index_sum == int(r.index.sum())
+    total = r.basin_share.sum() + r.periodic_fraction + r.unresolved_fraction
+    assert total == pytest.approx(1.0, abs=1e-12)
+    assert np.all(r.basin_share >= 0) and len(r.periods) == len(r.periodic_shares) == len(r.orbits)
+    assert all(p >= 2 and o.shape == (p, r.points.shape[1]) for p, o in zip(r.periods, r.orbits))
+    json.dumps(r.to_dict())
+
+
+# -- exact oracle: coordinate-wise tanh(a x) ------------------------------------------------
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_coordinatewise_tanh_has_3_to_the_d_fixed_points(d):
+    a = 2.0
+    r = find_fixed_points(_layer(a * np.eye(d)), starts=400, rng=d)
+    _invariants(r)
+    assert (r.q_all, r.q_stable, r.index_sum) == (3 ** d, 2 ** d, 1)
+    xs = _x_star(a)
+    expected = {tuple(v) for v in itertools.product((-xs, 0.0, xs), repeat=d)}
+    got = np.round(r.points, 9)
+    assert {tuple(v) for v in got} == {tuple(np.round(v, 9)) for v in expected}
+    # index = (-1)^(number of zero coordinates); stable iff no zero coordinate
+    zeros = np.sum(np.abs(r.points) < 1e-6, axis=1)
+    np.testing.assert_array_equal(r.index, (-1) ** zeros)
+    np.testing.assert_array_equal(r.stable, zeros == 0)
+    np.testing.assert_allclose(r.spectral_radius[r.stable], a * (1 - xs ** 2), rtol=1e-9)
+    assert np.all(r.basin_share[~r.stable] == 0) and np.all(r.basin_share[r.stable] > 0)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_basins_of_coordinatewise_tanh_are_the_orthants(d):
+    """Starts are drawn first from rng: the basin of (s_1 x*, ..., s_d x*) is the orthant s."""
+    seed, n = 3, 300
+    r = find_fixed_points(_layer(2.0 * np.eye(d)), starts=n, rng=seed)
+    x0 = -1.0 + 2.0 * np.random.default_rng(seed).random((n, d))
+    for point, share in zip(r.points[r.stable], r.basin_share[r.stable]):
+        in_orthant = np.all(np.sign(x0) == np.sign(point), axis=1)
+        assert share == pytest.approx(in_orthant.mean(), abs=1e-12)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.floats(1.2, 4.0), min_size=1, max_size=3))
+def test_any_diagonal_tanh_map_has_3_to_the_d_fixed_points(slopes):
+    d = len(slopes)
+    r = find_fixed_points(_layer(np.diag(slopes)), starts=200, rng=0)
+    assert (r.q_all, r.q_stable, r.index_sum) == (3 ** d, 2 ** d, 1)
+
+
+# -- weight-tied double well with coupling 1/m^2 (Ke et al., THEORY §2) ------------------------
+@pytest.mark.parametrize("m2, d", [(100.0, 3), (10.0, 4)])
+def test_double_well_with_weak_coupling_keeps_2_to_the_d_attractors(m2, d):
+    coupling = np.random.default_rng(0).standard_normal((d, d))
+    r = find_fixed_points(_layer(2.0 * np.eye(d) + coupling / m2, tied=True), starts=800, rng=1)
+    _invariants(r)
+    assert (r.q_stable, r.q_all, r.index_sum) == (2 ** d, 3 ** d, 1)
+    assert r.unresolved_fraction == 0 and r.periods == []
+
+
+def test_double_well_with_strong_coupling_has_fewer_attractors():
+    d = 4
+    coupling = np.random.default_rng(0).standard_normal((d, d))
+    r = find_fixed_points(_layer(2.0 * np.eye(d) + coupling, tied=True), starts=800, rng=1)
+    _invariants(r)
+    assert 1 <= r.q_stable < 2 ** d and r.index_sum == 1
+
+
+# -- gaussian sigmoid: one fixed point at every depth (THEORY §2) ------------------------------
+@pytest.mark.parametrize("width", [10, 30])
+@pytest.mark.parametrize("depth", [1, 2, 5, 20])
+def test_gaussian_sigmoid_has_exactly_one_fixed_point(width, depth):
+    for seed in range(3):
+        net = sample_network("sigmoid", "gaussian", 1.5, 0.5, depth, width, rng=seed)
+        # an explicit newton_starts runs Phase 2 even where the Lipschitz bound certifies
+        r = find_fixed_points(net, starts=200, newton_starts=50, rng=seed)
+        _invariants(r)
+        assert (r.q_stable, r.q_all, r.index_sum) == (1, 1, 1)
+        assert r.basin_share[0] == 1.0 and r.newton_converged == 50
+        assert r.spectral_radius[0] < 1.0
+
+
+def test_lipschitz_certificate_skips_newton_only_by_default():
+    net = sample_network("sigmoid", "gaussian", 1.5, 0.5, 10, 30, rng=0)
+    bound = lipschitz_bound(net)
+    w_norms = np.linalg.norm(net.W, ord=2, axis=(1, 2))
+    assert bound == pytest.approx(np.prod(0.25 * w_norms)) and bound < 1.0
+    r = find_fixed_points(net, starts=100, rng=0)
+    assert r.certified_unique and r.newton_starts == 0 and r.q_all == 1
+    assert find_fixed_points(net, starts=100, newton_starts=20, rng=0).newton_starts == 20
+    strong = sample_network("tanh", "gaussian", 3.0, 0.1, 2, 10, rng=0)
+    assert lipschitz_bound(strong) > 1.0
+    assert not find_fixed_points(strong, starts=50, rng=0).certified_unique
+
+
+# -- periodic attractors -------------------------------------------------------------------------
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_two_cycles_of_negative_tanh_are_not_fixed_points(d):
+    """tanh(-2 x): every coordinate flips between +-x*; the only fixed point is 0 (unstable)."""
+    r = find_fixed_points(_layer(-2.0 * np.eye(d)), starts=300, rng=0)
+    _invariants(r)
+    assert (r.q_all, r.q_stable, r.index_sum) == (1, 0, 1)
+    np.testing.assert_allclose(r.points[0], 0.0, atol=1e-12)
+    assert r.periods == [2] * 2 ** (d - 1) and r.periodic_fraction == 1.0
+    xs = _x_star(2.0)
+    for orbit in r.orbits:
+        np.testing.assert_allclose(np.abs(orbit), xs, rtol=1e-10)
+        np.testing.assert_allclose(orbit[1], -orbit[0], rtol=1e-10)
+    assert all(rho < 1 for rho in r.periodic_spectral_radius)
+
+
+def test_cyclic_shift_has_period_3_orbits_unresolved_below_period_max():
+    """x -> tanh(2 P x), P the cyclic shift: fixed points 0, +-x*(1,1,1); two 3-cycles."""
+    net = _layer(2.0 * np.roll(np.eye(3), 1, axis=0))
+    r = find_fixed_points(net, starts=300, rng=0)
+    _invariants(r)
+    assert (r.q_all, r.q_stable, r.index_sum) == (3, 2, 1)
+    assert r.periods == [3, 3] and r.unresolved_fraction == 0
+    short = find_fixed_points(net, starts=300, rng=0, period_max=2)
+    _invariants(short)
+    assert short.periods == [] and short.unresolved_fraction == pytest.approx(r.periodic_fraction)
+
+
+def test_slow_oscillating_convergence_is_a_fixed_point_not_a_2_cycle():
+    """tanh(-0.99 x): J(0) = -0.99, iterates alternate sides and look 2-periodic for a while."""
+    r = find_fixed_points(_layer(-0.99 * np.eye(3)), starts=200, rng=0)
+    assert (r.q_all, r.q_stable) == (1, 1) and r.periods == [] and r.basin_share[0] == 1.0
+
+
+# -- other activations -----------------------------------------------------------------------
+def test_linear_map_fixed_point_is_the_linear_solve():
+    rng = np.random.default_rng(4)
+    w = 0.3 * rng.standard_normal((6, 6)) / math.sqrt(6)
+    b = rng.standard_normal(6)
+    r = find_fixed_points(_layer(w, b, activation="linear"), starts=50, newton_starts=20, rng=0)
+    _invariants(r)
+    assert (r.q_all, r.q_stable) == (1, 1)
+    np.testing.assert_allclose(r.points[0], np.linalg.solve(np.eye(6) - w, b), atol=1e-11)
+    assert r.params["box"] == [-1.0, 1.0]
+
+
+def test_expanding_relu_map_diverges_and_is_unresolved():
+    """relu(3 x + 1/2) = x has no solution (x > 0 gives x = -1/4); iterates grow like 3^k."""
+    r = find_fixed_points(_layer(3.0 * np.eye(2), [0.5, 0.5], activation="relu"), starts=40,
+                          newton_starts=10, rng=0)
+    assert r.unresolved_fraction == 1.0 and r.q_all == 0 and r.index_sum == 0
+    assert r.iterations < 40 * 700           # stopped once |x| > DIVERGED, not at max_iter
+
+
+def test_hard_tanh_network_piecewise_jacobian():
+    net = sample_network("hard-tanh", "gaussian", 1.5, 0.3, 2, 12, rng=0)
+    r = find_fixed_points(net, starts=300, rng=0)
+    _invariants(r)
+    assert (r.q_stable, r.q_all, r.index_sum) == (1, 3, 1)
+    assert r.basin_share[r.stable][0] == 1.0
+    assert np.any(np.abs(r.points) == 1.0)                 # saturated units sit on the box
+
+
+# -- heavy tails ----------------------------------------------------------------------------
+@pytest.mark.parametrize("activation, sigma_w, sigma_b, seed, counts", [
+    ("tanh", 0.5, 0.1, 0, (2, 5)),
+    ("sigmoid", 8.0, 0.5, 2, (2, 3)),
+])
+def test_cauchy_network_with_several_attractors(activation, sigma_w, sigma_b, seed, counts):
+    net = sample_network(activation, "cauchy", sigma_w, sigma_b, 3, 20, rng=seed)
+    r = find_fixed_points(net, starts=500, rng=1)
+    _invariants(r)
+    assert (r.q_stable, r.q_all) == counts
+    assert r.unresolved_fraction == 0 and r.index_sum == 1 and r.n_rejected == 0
+    assert r.basin_share[r.stable].sum() + r.periodic_fraction == pytest.approx(1.0)
+    assert np.all(r.basin_share[r.stable] > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_cauchy_tanh_invariants(seed):
+    net = sample_network("tanh", "cauchy", 1.0, 0.1, 3, 20, rng=seed)
+    r = find_fixed_points(net, starts=300, newton_starts=300, rng=seed)
+    _invariants(r)
+    assert r.q_all >= 1
+
+
+# -- result, reproducibility, inputs -----------------------------------------------------------
+def test_same_seed_same_result_and_summary():
+    net = sample_network("tanh", "cauchy", 0.5, 0.1, 3, 20, rng=0)
+    a, b = (find_fixed_points(net, starts=200, newton_starts=100, rng=5) for _ in range(2))
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.basin_share, b.basin_share)
+    da, db = a.to_dict(), b.to_dict()
+    da.pop("timings"), db.pop("timings")
+    assert da == db
+    assert da["params"]["starts"] == 200 and da["params"]["law"] == "cauchy"
+    assert da["params"]["finder_seed_entropy"] == 5
+    assert "points" not in da and da["q_all"] == a.q_all
+
+
+def test_extra_starts_count_in_the_basin_shares():
+    xs = _x_star(2.0)
+    r = find_fixed_points(_layer([[2.0]]), starts=0, extra_starts=[[0.3], [0.7], [-0.2]],
+                          newton_starts=30, rng=0)
+    assert r.n_starts == 3
+    shares = dict(zip(np.round(r.points[:, 0], 6), r.basin_share))
+    assert shares[round(xs, 6)] == pytest.approx(2 / 3) and shares[round(-xs, 6)] == pytest.approx(1 / 3)
+
+
+def test_iterations_and_flops():
+    net = sample_network("sigmoid", "gaussian", 1.5, 0.5, 4, 8, rng=0)
+    assert iterate_flops(net, 100) == 2 * 100 * 8 ** 2 * 4
+    r = find_fixed_points(net, starts=100, rng=0, progress=True)
+    assert r.iterations >= 100 and set(r.timings) == {"iterate", "refine", "newton", "total"}
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"starts": -1}, "starts"),
+    ({"starts": 2.5}, "starts"),
+    ({"starts": 0}, "starts"),
+    ({"extra_starts": np.zeros((3, 5))}, "extra_starts"),
+    ({"extra_starts": [[np.nan] * 4]}, "extra_starts"),
+    ({"extra_starts": [["a"] * 4]}, "extra_starts"),
+    ({"newton_starts": -3}, "newton_starts"),
+    ({"tol": 0.0}, "tol"),
+    ({"tol": 1e-3}, "tol"),
+    ({"tol": True}, "tol"),
+    ({"dedup_tol": 1e-13}, "dedup_tol"),
+    ({"dedup_tol": math.inf}, "dedup_tol"),
+    ({"max_iter": 0}, "max_iter"),
+    ({"period_max": 0}, "period_max"),
+    ({"newton_rounds": 0}, "newton_rounds"),
+    ({"box": (1.0, -1.0)}, "box"),
+    ({"box": "wide"}, "box"),
+    ({"rng": "seed"}, "rng"),
+    ({"progress": "yes"}, "progress"),
+])
+def test_bad_inputs_raise_invalid_parameter(kwargs, name):
+    net = sample_network("tanh", "gaussian", 1.0, 0.1, 2, 4, rng=0)
+    kwargs = {"starts": 10, **kwargs}
+    with pytest.raises(InvalidParameter) as err:
+        find_fixed_points(net, **kwargs)
+    assert err.value.name == name
+
+
+def test_network_must_be_a_network():
+    with pytest.raises(InvalidParameter, match="network"):
+        find_fixed_points(np.eye(3))
