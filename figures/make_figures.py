@@ -82,41 +82,51 @@ def theory_over_simulation():
 
 
 FP = HERE / "fixed_points"
-#: The Q(N0, L) sweeps of the figure: sigmoid networks, gaussian vs cauchy weights.
+#: The Q(N0, L) sweeps of the figure: sigmoid networks, gaussian vs cauchy weights. For
+#: cauchy, ``s`` is the paper-style unnormalised scale, W_ij = s x Cauchy: sigma_w = s N.
 Q_SWEEPS = [
     {"weights": "gaussian", "sigma_w": 1.5, "sigma_b": 0.5},
     {"weights": "gaussian", "sigma_w": 6.0, "sigma_b": 0.5},
-    {"weights": "cauchy", "sigma_w": 1.0, "sigma_b": 0.5},
-    {"weights": "cauchy", "sigma_w": 4.0, "sigma_b": 0.5},
+    {"weights": "cauchy", "s": 1.0, "sigma_b": 0.5},
+    {"weights": "cauchy", "s": 3.0, "sigma_b": 0.5},
 ]
 Q_WIDTHS = (10, 30)
 Q_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-Q_NETS, Q_STARTS, Q_SEED = 40, 300, 2026
+Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
+
+
+def _q_cells(law):
+    cells = []
+    for width in Q_WIDTHS:
+        sigma_w = law["s"] * width if "s" in law else law["sigma_w"]
+        for depth in Q_DEPTHS:
+            cells.append({"activation": "sigmoid", "weights": law["weights"], "sigma_w": sigma_w,
+                          "sigma_b": law["sigma_b"], "width": width, "depth": depth})
+    return cells
 
 
 def q_curves():
     """Q(N0, L) of sigmoid networks for gaussian vs cauchy weights at two widths."""
     from esd.cli_q import q_row
     from esd.plots import plot_q_curves
-    from validation.sweep import fixed_point_cell, make_grid, run_sweep
+    from validation.sweep import fixed_point_cell, run_sweep
     FP.mkdir(exist_ok=True)
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     results = []
     for ax, law in zip(axes, Q_SWEEPS):
-        cells = [dict(activation="sigmoid", **law, **c)
-                 for c in make_grid(width=list(Q_WIDTHS), depth=list(Q_DEPTHS))]
-        name = f"{law['weights']}-sw{law['sigma_w']:g}"
-        res = run_sweep(fixed_point_cell, cells, nets=Q_NETS, seed=Q_SEED,
-                        checkpoint=FP / "checkpoints" / name, starts=Q_STARTS)
+        scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
+        res = run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED,
+                        checkpoint=FP / "checkpoints" / f"{law['weights']}-{scale}",
+                        starts=Q_STARTS, newton_starts=Q_NEWTON)
         rows = [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
-        plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, sigma_w = {law['sigma_w']:g}, "
-                                         f"sigma_b = {law['sigma_b']:g}")
+        label = (f"s = {law['s']:g} (sigma_w = s N)" if "s" in law else f"sigma_w = {law['sigma_w']:g}")
+        plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}")
         results.append({"law": law, "rows": rows})
     fig.savefig(FP / "q_curves.png", dpi=120)
     (FP / "q_curves.json").write_text(json.dumps(
-        {"esd_version": esd.__version__, "nets": Q_NETS, "starts": Q_STARTS, "seed": Q_SEED,
-         "results": results}, indent=1, sort_keys=True))
+        {"esd_version": esd.__version__, "nets": Q_NETS, "starts": Q_STARTS,
+         "newton_starts": Q_NEWTON, "seed": Q_SEED, "results": results}, indent=1, sort_keys=True))
 
 
 def basin_map():
@@ -128,15 +138,15 @@ def basin_map():
     FP.mkdir(exist_ok=True)
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    params = {"basins": {"activation": "tanh", "weights": "cauchy", "sigma_w": 1.0,
-                         "sigma_b": 0.1, "depth": 2, "width": 2, "grid": 300},
+    params = {"basins": {"activation": "tanh", "weights": "cauchy", "sigma_w": 4.0,
+                         "sigma_b": 0.1, "depth": 1, "width": 2, "grid": 300},
               "spectra": {"activation": "tanh", "weights": "cauchy", "sigma_w": 1.0,
                           "sigma_b": 0.1, "depth": 3, "width": 60}}
-    # A two-unit network with several attractors: the first seed that has three or more.
+    # A two-unit network with several attractors: the first seed with four stable points.
     for seed in range(200):
-        net = sample_network("tanh", "cauchy", 1.0, 0.1, 2, 2, rng=seed)
+        net = sample_network("tanh", "cauchy", 4.0, 0.1, 1, 2, rng=seed)
         res = find_fixed_points(net, starts=400, rng=seed)
-        if res.q_stable + len(res.periods) >= 3:
+        if res.q_stable >= 4:
             break
     params["basins"]["seed"] = seed
     g = np.linspace(-1.0, 1.0, params["basins"]["grid"])
@@ -148,8 +158,8 @@ def basin_map():
     ax1.scatter(pts[res.stable, 0], pts[res.stable, 1], c="k", marker="o", s=25, label="stable")
     ax1.scatter(pts[~res.stable, 0], pts[~res.stable, 1], c="w", edgecolors="k", marker="X", s=40,
                 label="unstable")
-    ax1.set_title(f"basins, N = 2, L = 2, tanh, cauchy (seed {seed}): {res.q_stable} stable fixed "
-                  f"points, {len(res.periods)} cycles", fontsize=8)
+    ax1.set_title(f"basins, N = 2, L = 1, tanh, cauchy sigma_w = 4 (seed {seed}): {res.q_stable} stable "
+                  f"and {res.q_all - res.q_stable} unstable fixed points", fontsize=8)
     ax1.legend(fontsize=7, loc="lower right")
     net = sample_network("tanh", "cauchy", 1.0, 0.1, 3, 60, rng=7)
     res = find_fixed_points(net, starts=500, rng=7)

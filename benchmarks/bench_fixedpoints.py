@@ -1,0 +1,133 @@
+"""Fixed-point search throughput against the machine's GEMM rate, measured in the same run.
+
+    python benchmarks/bench_fixedpoints.py [--width 256] [--depth 10] [--batch 4096]
+                                           [--sweep] [--sweep-depths 1:64] [--json]
+
+1. Batched iteration: one evaluation of F on B starts is L GEMMs (B x N by N x N) plus the
+   activation; its achieved FLOP rate (2 B N^2 L per evaluation) is compared with the same
+   GEMMs alone and with the peak GEMM rate (N_big x N_big products), on all cores and on
+   one (the sweep runs one process per core with one BLAS thread each).
+2. A whole ``find_fixed_points`` call at that size (cauchy sigmoid; ``--newton-starts``
+   Newton starts, each step of which forms J at 2 N^3 L flops), with the time of each
+   phase and the FLOP rate of the iteration phase.
+3. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
+   starts per cell (cauchy sigmoid, sigma_w = 4, sigma_b = 0.5), on every core of this
+   machine, checkpointed under a temporary directory.
+
+Best of ``--repeat`` runs; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from validation.fixedpoints import _Map, find_fixed_points, iterate_flops  # noqa: E402
+from validation.sampling import sample_network  # noqa: E402
+
+
+def best(fn, repeat):
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(min(times))
+
+
+def iteration_rates(width, depth, batch, repeat):
+    net = sample_network("sigmoid", "cauchy", 4.0, 0.5, depth, width, rng=0)
+    fmap = _Map(net)
+    x = np.random.default_rng(1).uniform(size=(batch, width))
+    flops = iterate_flops(net, batch)
+    big = np.random.default_rng(2).standard_normal((2048, 2048))
+    w = fmap.wt[0]
+    out = {}
+    for label, threads in (("all cores", None), ("1 thread", 1)):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fmap(x)
+            t_f = best(lambda: fmap(x), repeat)
+            t_gemm = best(lambda: [x @ w for _ in range(depth)], repeat)
+            t_peak = best(lambda: big @ big, repeat)
+        out[label] = {
+            "F_seconds": t_f, "F_gflops": flops / t_f / 1e9,
+            "gemm_only_gflops": flops / t_gemm / 1e9,
+            "peak_gemm_gflops": 2 * 2048 ** 3 / t_peak / 1e9,
+        }
+        out[label]["F_vs_peak"] = out[label]["F_gflops"] / out[label]["peak_gemm_gflops"]
+    return out
+
+
+def finder_profile(width, depth, starts, newton_starts):
+    net = sample_network("sigmoid", "cauchy", 4.0, 0.5, depth, width, rng=3)
+    with threadpool_limits(limits=1, user_api="blas"):
+        t0 = time.perf_counter()
+        res = find_fixed_points(net, starts=starts, newton_starts=newton_starts, rng=4)
+        total = time.perf_counter() - t0
+    it = res.timings.get("iterate", float("nan"))
+    return {"seconds": total, "timings": res.timings, "q_stable": res.q_stable, "q_all": res.q_all,
+            "iterate_gflops": iterate_flops(net, res.iterations) / it / 1e9}
+
+
+def sweep_time(depths, nets, starts):
+    from validation.sweep import fixed_point_cell, make_grid, parse_range, run_sweep
+    cells = [dict(activation="sigmoid", weights="cauchy", sigma_w=4.0, sigma_b=0.5, **c)
+             for c in make_grid(width=[30], depth=[int(v) for v in parse_range(depths, name="--sweep-depths")])]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_sweep(fixed_point_cell, cells, nets=nets, seed=1, checkpoint=tmp, starts=starts)
+        seconds = time.perf_counter() - t0
+    means = [s["q_stable"]["mean"] for s in res.statistics]
+    return {"cells": len(cells), "nets": nets, "starts": starts, "seconds": seconds,
+            "workers": len(os.sched_getaffinity(0)), "q_stable_mean_by_depth": means}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--starts", type=int, default=1000)
+    p.add_argument("--newton-starts", type=int, default=100,
+                   help="Newton starts of the whole-finder timing (each costs ~2 N^3 L per step)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sweep", action="store_true", help="also time the N = 30, L = 1..64 sweep")
+    p.add_argument("--sweep-depths", default="1:64")
+    p.add_argument("--sweep-nets", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    out = {"width": a.width, "depth": a.depth, "batch": a.batch,
+           "iteration": iteration_rates(a.width, a.depth, a.batch, a.repeat),
+           "finder": finder_profile(a.width, a.depth, a.starts, a.newton_starts)}
+    if a.sweep:
+        out["sweep"] = sweep_time(a.sweep_depths, a.sweep_nets, a.starts)
+    if a.json:
+        print(json.dumps(out, sort_keys=True))
+        return
+    print(f"batched iteration, N = {a.width}, L = {a.depth}, B = {a.batch} (cauchy sigmoid)")
+    for label, r in out["iteration"].items():
+        print(f"  {label:>9}: F {r['F_seconds'] * 1e3:.1f} ms = {r['F_gflops']:.1f} GFLOP/s; "
+              f"its GEMMs alone {r['gemm_only_gflops']:.1f}; peak GEMM {r['peak_gemm_gflops']:.1f} "
+              f"-> F at {100 * r['F_vs_peak']:.0f}% of peak")
+    f = out["finder"]
+    print(f"find_fixed_points ({a.starts} starts, {a.newton_starts} Newton starts, 1 thread): {f['seconds']:.2f} s, "
+          f"Q_stable {f['q_stable']}, Q_all {f['q_all']}; iteration phase "
+          f"{f['iterate_gflops']:.1f} GFLOP/s; phases {json.dumps({k: round(v, 3) for k, v in f['timings'].items()})}")
+    if a.sweep:
+        s = out["sweep"]
+        print(f"sweep N = 30, {s['cells']} depths x {s['nets']} networks x {s['starts']} starts: "
+              f"{s['seconds']:.0f} s on {s['workers']} cores")
+
+
+if __name__ == "__main__":
+    main()
