@@ -193,6 +193,17 @@ def _plot_theory(out, sol, args):
 
 
 def cmd_theory(args):
+    if args.weights in ("cauchy", "stable"):
+        from .cli_heavy import heavy_theory, render_heavy
+        out = heavy_theory(args)
+        if args.plot:
+            from .plots import plot_heavy_quantiles
+            plot_heavy_quantiles(out, args.plot, title=_title(args))
+        if args.json:
+            print(json.dumps(out, sort_keys=True))
+        else:
+            render_heavy(out)
+        return 0
     out, sol = _theory(args)
     if args.plot:
         _plot_theory(out, sol, args)
@@ -227,13 +238,24 @@ def build_parser():
         prog="esd", description="Spectra and fixed points of deep random neural networks. "
         "Example: esd theory --activation tanh --depth 10 --json")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("theory", help="solve the Jacobian spectrum of a light-tailed network",
-                       description="Free-probability theory of the input-output Jacobian J: "
-                                   "moments, support, atom and density of J J^T; radial law, "
-                                   "spectral radius and fraction outside the unit circle of J.")
-    add_network_options(p)
+    p = sub.add_parser("theory", help="solve the Jacobian spectrum of a network",
+                       description="Gaussian/orthogonal weights: free-probability theory of the "
+                                   "input-output Jacobian J: moments, support, atom and density "
+                                   "of J J^T; radial law, spectral radius and fraction outside "
+                                   "the unit circle of J. Cauchy/stable weights: the cavity "
+                                   "method solved by population dynamics (quantiles of log10 "
+                                   "singular values, fraction outside the unit circle, 0.999 "
+                                   "quantile of |lambda|), each with its statistical error.")
+    add_network_options(p, weights=SIM_WEIGHT_CHOICES)
     p.add_argument("--grid", type=_int_at_least("grid", 2), default=None, metavar="K",
                    help="also report the density on K points spanning the support (K >= 2)")
+    h = p.add_argument_group("heavy-tailed weights (cavity solver)")
+    h.add_argument("--population", type=_int_at_least("population", 100), default=4000,
+                   help="population size of the cavity solver (default 4000)")
+    h.add_argument("--repeats", type=_int_at_least("repeats", 2), default=3,
+                   help="independent runs for the standard errors (default 3)")
+    h.add_argument("--seed", type=_int_at_least("seed", 0), default=None,
+                   help="seed of the population dynamics (default: fresh entropy)")
     add_output_options(p)
     p.set_defaults(func=cmd_theory)
     d = sub.add_parser("demo", help="solve an example spectrum and write a plot",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["plot_density", "plot_radial_cdf", "plot_theory", "plot_simulation", "plot_validation",
-           "plot_q_curves", "plot_q_prediction"]
+           "plot_q_curves", "plot_q_prediction", "plot_heavy_quantiles"]
 
 
 def plot_density(x, rho, ax=None, *, label="theory", log_x=None, **kwargs):
@@ -169,4 +169,24 @@ def plot_q_prediction(predictions, measured, path=None, *, title=""):
     ax.legend(fontsize=7)
     if path:
         fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_heavy_quantiles(out, path=None, *, title=""):
+    """Quantiles of log10 singular values (with error bars) of a heavy-tailed network, and the
+    fraction of eigenvalues of J outside the unit circle, from ``esd theory --weights cauchy``."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    q = out["log10_singular_value_quantiles"]
+    se = out["log10_singular_value_quantiles_stderr"]
+    probs = [float(p) for p in q]
+    ax.errorbar([q[p] for p in q], probs, xerr=[se[p] for p in q], fmt="o", capsize=3)
+    ax.set_xlabel(r"$\log_{10} s$ (singular values of $J$)")
+    ax.set_ylabel("CDF")
+    ax.set_title(f"{title}\nfraction of eigenvalues outside the unit circle: "
+                 f"{out['fraction_outside_unit_circle']:.4f} ± "
+                 f"{out['fraction_outside_unit_circle_stderr']:.4f}", fontsize=8)
+    if path:
+        fig.savefig(path, dpi=120)
     return fig

@@ -62,3 +62,27 @@ def test_help():
     for sub in ("theory", "demo"):
         res = run(sub, "--help")
         assert res.returncode == 0 and "--json" in res.stdout and "--plot" in res.stdout
+
+
+def test_theory_heavy_tailed_json_keys():
+    # Cauchy weights go to the cavity solver: the light-tailed keys that keep a meaning here,
+    # plus log10_singular_value_quantiles keyed by probability, each with its standard error.
+    res = run("theory", "--activation", "tanh", "--weights", "cauchy", "--sigma-w", "1",
+              "--sigma-b", "0.1", "--depth", "1", "--population", "400", "--repeats", "2",
+              "--seed", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    q = out["log10_singular_value_quantiles"]
+    assert list(q) == ["0.5", "0.75", "0.9", "0.99"]
+    assert q["0.5"] < q["0.75"] < q["0.9"] < q["0.99"]
+    # Simulation, N = 600, 4 networks: -0.47 / -0.11 / 0.14 / 0.61.
+    assert q["0.5"] == pytest.approx(-0.47, abs=0.1) and q["0.99"] == pytest.approx(0.61, abs=0.2)
+    assert 0.0 <= out["fraction_outside_unit_circle"] < 0.02
+    assert out["gamma_star"] > 0 and out["spec"]["alpha"] == 1.0
+    for key in ("fraction_outside_unit_circle_stderr", "spectral_radius", "solve_seconds"):
+        assert key in out
+
+
+def test_theory_stable_needs_alpha():
+    res = run("theory", "--weights", "stable", "--population", "200")
+    assert res.returncode == 2 and "alpha" in res.stderr
