@@ -108,40 +108,21 @@ def _h_sv(code, dc, dcs, dS, dU, l, k, c, decoupled, xlo, dx, G):
     return d2 * u / (1.0 - d2 * dS[l, k] * u)
 
 
-@njit(cache=True)
-def sv_population(z, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, gamma0,
-                  n_sweeps, decoupled, seed, kmax):
-    """Population dynamics of the singular values of J = D_L W_L ... D_1 W_1 at one z.
-
-    Returns (hist_u, hist_v): per sweep, the population means of R_u (layer-L rows) and
-    R_v (layer-0 columns), diagonal entries of ((0, J), (J^T, 0)) - z)^-1.
-    """
+@njit(cache=True, nogil=True)
+def sv_init(code, alpha, sigma_b, t_min, lam, m2, L, P, G, gamma0, seed, kmax):
+    """Initial singular-value population: stationary pre-activations layer by layer, messages
+    ``up = i``, ``U = i`` (any point of the upper half plane; layer L's U is the boundary
+    value -1/z, set by :func:`sv_population`). Returns the state
+    (xs, ups, dc, dcs, dS, dU) that :func:`sv_population` updates in place."""
     _seed(seed)
-    dx = (xhi - xlo) / (G - 1)
-    xg = np.empty(G)
-    for g in range(G):
-        xg[g] = xlo + dx * g
     xs = np.zeros((L + 1, P))
-    ups = np.empty((L + 1, P), dtype=np.complex128)
+    ups = np.full((L + 1, P), 1j)
     dc = np.zeros((L + 1, P))
     dcs = np.zeros((L + 1, P))
     dS = np.zeros((L + 1, P), dtype=np.complex128)
-    dU = np.empty((L + 1, P, G), dtype=np.complex128)
-    Ru = np.empty(P, dtype=np.complex128)
-    minus_inv_z = -1.0 / z
-    ups[:, :] = 1j
-    dU[:, :, :] = minus_inv_z
-    mean_x2 = np.zeros(L + 1)
-    mean_up = np.zeros(L + 1, dtype=np.complex128)
-    mean_h = np.zeros(L + 1, dtype=np.complex128)
+    dU = np.full((L + 1, P, G), 1j)
     ws = np.empty(kmax)
     ks = np.empty(kmax, dtype=np.int64)
-    ws2 = np.empty(kmax)
-    ks2 = np.empty(kmax, dtype=np.int64)
-    Ug = np.empty(G, dtype=np.complex128)
-    hist_u = np.empty(n_sweeps, dtype=np.complex128)
-    hist_v = np.empty(n_sweeps, dtype=np.complex128)
-    # forward initialisation of the pre-activations (messages at their initial values)
     for i in range(P):
         xs[0, i] = _phi(code, gamma0 * _stable(alpha))
     for l in range(1, L + 1):
@@ -158,6 +139,35 @@ def sv_population(z, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, ga
             xs[l, i] = _phi(code, c)
         for i in range(P):
             dcs[l, i] = dc[l, np.random.randint(P)]
+    return xs, ups, dc, dcs, dS, dU
+
+
+@njit(cache=True, nogil=True)
+def sv_population(z, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, gamma0,
+                  n_sweeps, decoupled, seed, kmax, xs, ups, dc, dcs, dS, dU):
+    """Population dynamics of the singular values of J = D_L W_L ... D_1 W_1 at one z,
+    continuing from the state (xs, ups, dc, dcs, dS, dU) of :func:`sv_init` or of a previous
+    call (warm start along z), which it updates in place.
+
+    Returns (hist_u, hist_v): per sweep, the population means of R_u (layer-L rows) and
+    R_v (layer-0 columns), diagonal entries of ((0, J), (J^T, 0)) - z)^-1.
+    """
+    _seed(seed)
+    dx = (xhi - xlo) / (G - 1)
+    xg = np.empty(G)
+    for g in range(G):
+        xg[g] = xlo + dx * g
+    mean_x2 = np.zeros(L + 1)
+    mean_up = np.zeros(L + 1, dtype=np.complex128)
+    mean_h = np.zeros(L + 1, dtype=np.complex128)
+    ws = np.empty(kmax)
+    ks = np.empty(kmax, dtype=np.int64)
+    ws2 = np.empty(kmax)
+    ks2 = np.empty(kmax, dtype=np.int64)
+    Ug = np.empty(G, dtype=np.complex128)
+    hist_u = np.empty(n_sweeps, dtype=np.complex128)
+    hist_v = np.empty(n_sweeps, dtype=np.complex128)
+    dU[L, :, :] = -1.0 / z          # boundary U_L = -1/z (layer L has no rows above)
     for sweep in range(n_sweeps):
         for l in range(L):
             s2 = 0.0
@@ -220,9 +230,7 @@ def sv_population(z, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, ga
                     for g in range(G):
                         dU[l, i, g] = Ug[g]
                 else:
-                    r = -1.0 / (z + Lf)
-                    Ru[i] = r
-                    acc_u += r
+                    acc_u += -1.0 / (z + Lf)
                 dc[l, i] = c
                 dcs[l, i] = cs
                 dS[l, i] = S
