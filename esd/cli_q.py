@@ -119,13 +119,18 @@ def _one_file(args, options):
 def cmd_predict_q(args):
     from .qpredict import predict_q
     from .spec import NetworkSpec
-    if args.weights not in ("gaussian", "orthogonal"):
-        raise InvalidParameter("weights", args.weights,
-                               "predict-q evaluates the light-tailed theory: gaussian or orthogonal")
     widths, depths = _ranges(args)
     start = time.perf_counter()
     rows = []
-    for depth in depths:
+    if args.weights in ("cauchy", "stable"):
+        from .qpredict import predict_q_heavy
+        alpha = _alpha(args)
+        for depth in depths:
+            for width in widths:
+                rows.append(predict_q_heavy(args.activation, args.sigma_w, args.sigma_b, depth,
+                                            width, alpha=alpha, population=args.population,
+                                            rng=args.seed))
+    for depth in depths if args.weights in ("gaussian", "orthogonal") else ():
         spec = NetworkSpec(args.activation, weights=args.weights, sigma_w=args.sigma_w,
                            sigma_b=args.sigma_b, depth=depth)
         first = predict_q(spec, widths[0])
@@ -153,13 +158,17 @@ def cmd_predict_q(args):
         for r in rows:
             print(f"{r['width']:>5} {r['depth']:>4} {r['kac_rice']['rate']:>14.5f} "
                   f"{r['kac_rice']['q_all']:>11.3g} {r['unstable_count']['q_all']:>12.3g} "
-                  f"{r['contraction']['lipschitz_bound']:>10.3g} "
+                  f"{_fmt(r['contraction']['lipschitz_bound']):>10} "
                   f"{str(r['contraction']['q_is_one']):>14}")
         for c in out.get("comparison", []):
             print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
                   f"{c['measured_ci']}; within error bars: "
                   + ", ".join(k for k, v in c["within_error_bars"].items() if v))
     return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def _rescale_counts(base, width):
@@ -253,10 +262,15 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, weig
     pq = sub.add_parser(
         "predict-q", help="predict Q(N, L) from the Jacobian spectrum theory",
         description="Kac-Rice rate, unstable-direction count and contraction bound (THEORY.md "
-                    "§5) from the layer-dependent mean field; with --measured, which of them "
-                    "falls within the measured error bars.")
-    add_network_options(pq, depth=False)
+                    "§5) from the layer-dependent mean field (gaussian/orthogonal) or the "
+                    "cavity solver at the stationary scale (cauchy/stable); with --measured, "
+                    "which of them falls within the measured error bars.")
+    add_network_options(pq, weights=weights_all, depth=False)
     g = pq.add_argument_group("grid")
+    g.add_argument("--population", type=int_at_least("population", 100), default=2000,
+                   help="cavity population for cauchy/stable weights (default 2000)")
+    g.add_argument("--seed", type=int_at_least("seed", 0), default=None,
+                   help="seed of the cavity solver (cauchy/stable weights)")
     g.add_argument("--width", default="30", help="N: a number, list or range (default 30)")
     g.add_argument("--depth", default="1", help="L: a number, list or range like 1:64 (default 1)")
     g.add_argument("--measured", metavar="PATH.json", default=None,

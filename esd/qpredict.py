@@ -22,6 +22,10 @@ keeps or drops them on that evidence; see ``esd predict-q``):
   depth enters.
 * **Unstable-direction count.** ``Q - 1 ~ N f_out`` with ``f_out`` the fraction of
   eigenvalues of J outside the unit circle at the stationary point.
+* **Heavy tails** (:func:`predict_q_heavy`): the same Kac-Rice growth term and unstable
+  count from the cavity solver's radial law (:mod:`esd.cavity`), at the stationary scale
+  gamma* only (the KL term is 0 there and the layers are identical; the layer-dependent
+  family is not available for the cavity solver yet).
 * **Contraction bound.** ``||J(x)|| <= prod_l max|phi'| ||W_l||`` for every x, with
   ``||W|| -> 2 sigma_w`` (square gaussian) or ``sigma_w`` (orthogonal) as N -> inf: when
   the product is below 1, F is a contraction and Q = 1 exactly (Banach). The typical
@@ -41,7 +45,7 @@ from .jacobian import JacobianESD
 from .meanfield import q_star
 from .spec import NetworkSpec
 
-__all__ = ["QPrediction", "predict_q", "kac_rice_rate", "log_growth"]
+__all__ = ["QPrediction", "predict_q", "predict_q_heavy", "kac_rice_rate", "log_growth"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(32)
 #: q0 is searched over this many decades on either side of q* (then refined by Brent).
@@ -161,3 +165,44 @@ def _max_slope(act) -> float:
     """sup |phi'| (on a fine grid; exact for the built-ins, whose slope peaks at 0 or is 1)."""
     h = np.linspace(-50.0, 50.0, 200001)
     return float(np.max(np.abs(act.dphi(h))))
+
+
+#: Radii (|lambda| of J) at which the heavy-tailed radial law is evaluated for log_growth.
+_HEAVY_RADII = np.geomspace(1.0, 64.0, 13)
+
+
+def predict_q_heavy(activation, sigma_w: float, sigma_b: float, depth: int, width: int, *,
+                    alpha: float = 1.0, population: int = 2000, repeats: int = 2,
+                    rng=None) -> dict:
+    """The §5 predictors for stable(alpha) weights from the cavity solver, at the stationary
+    scale gamma*: ``∫ log max(1, |lambda|) dmu_J = ∫_1^inf (1 - F(r))/r dr`` (trapezoid in
+    log r on 1..64, plus a power-law tail fitted to the last two radii), ``E Q_all ~
+    exp(N rate)``; the unstable count ``1 + N f_out``; and the contraction bound, which
+    never certifies Q = 1 here: the largest of the N^2 weights of a layer grows like
+    ``sigma_w N^(1/alpha)``. Every number carries its standard error over repeats."""
+    from .cavity import HeavyTailedJacobian
+    if not (isinstance(width, (int, np.integer)) and width >= 1):
+        raise InvalidParameter("width", width, "must be an integer >= 1")
+    model = HeavyTailedJacobian(activation, sigma_w, sigma_b, depth, alpha=alpha,
+                                population=population, repeats=repeats, rng=rng)
+    res = model.radial_cdf(_HEAVY_RADII)
+    out_mass = np.clip(1.0 - np.asarray(res.mean, dtype=float), 0.0, 1.0)
+    t = np.log(_HEAVY_RADII)
+    growth = float(np.sum(0.5 * (out_mass[1:] + out_mass[:-1]) * np.diff(t)))
+    if out_mass[-1] > 0 and out_mass[-2] > out_mass[-1]:
+        kappa = math.log(out_mass[-2] / out_mass[-1]) / (t[-1] - t[-2])
+        growth += out_mass[-1] / kappa
+    growth_se = float(np.sqrt(np.sum((0.5 * (np.asarray(res.stderr)[1:] + np.asarray(res.stderr)[:-1])
+                                      * np.diff(t)) ** 2)))
+    f_out, f_se = float(out_mass[0]), float(np.asarray(res.stderr)[0])
+    return {
+        "width": int(width), "depth": int(depth), "alpha": alpha,
+        "kac_rice": {"rate": growth, "rate_stderr": growth_se, "log_growth": growth, "kl": 0.0,
+                     "q_all": math.exp(min(width * growth, 700.0)), "stationary_only": True},
+        "unstable_count": {"fraction_outside_unit_circle": f_out, "stderr": f_se,
+                           "q_all": 1.0 + width * f_out},
+        "contraction": {"lipschitz_bound": None, "q_is_one": False,
+                        "reason": "a stable(alpha) layer's largest weight grows like sigma_w N^(1/alpha)"},
+        "cavity": {"population": population, "repeats": repeats,
+                   "convergence": float(res.convergence)},
+    }

@@ -88,7 +88,7 @@ def test_predict_q_json_and_comparison(tmp_path, capsys):
     (("fixed-points", "--depth", "0:3"), "depth"),
     (("fixed-points", "--width", "a:b"), "width"),
     (("fixed-points", "--weights", "stable", "--depth", "1"), "alpha"),
-    (("predict-q", "--weights", "cauchy"), "weights"),
+    (("predict-q", "--weights", "stable"), "alpha"),
     (("predict-q", "--measured", "/nonexistent.json"), "measured"),
 ])
 def test_bad_input_is_one_line_with_exit_2(args, name):

@@ -59,3 +59,15 @@ def test_bad_input():
         predict_q("tanh", 10)
     with pytest.raises(esd.InvalidParameter, match="q0"):
         kac_rice_rate(spec, -1.0)
+
+
+def test_heavy_tailed_predictors_from_the_cavity_solver():
+    from esd.qpredict import predict_q_heavy
+    p = predict_q_heavy("tanh", 1.0, 0.1, 1, 30, population=300, repeats=2, rng=4)
+    f = p["unstable_count"]["fraction_outside_unit_circle"]
+    assert 0.0 <= f < 0.05 and p["unstable_count"]["q_all"] == pytest.approx(1.0 + 30 * f)
+    assert p["kac_rice"]["rate"] >= 0.0 and p["kac_rice"]["kl"] == 0.0
+    assert p["kac_rice"]["q_all"] == pytest.approx(math.exp(30 * p["kac_rice"]["rate"]))
+    assert p["contraction"]["q_is_one"] is False
+    with pytest.raises(esd.InvalidParameter, match="width"):
+        predict_q_heavy("tanh", 1.0, 0.1, 1, 0)
