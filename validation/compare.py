@@ -10,7 +10,7 @@ constants ``c`` calibrated on a campaign over several widths (:func:`fit_width_t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
