@@ -18,8 +18,9 @@ def _scalar(v) -> float:
     return float(np.asarray(v).reshape(-1)[0])
 
 
-def heavy_theory(args) -> dict:
-    """Solve the cavity equations for the network of ``args``; one JSON-ready dict."""
+def heavy_theory(args, eigenvalues: bool = True) -> dict:
+    """Solve the cavity equations for the network of ``args``; one JSON-ready dict.
+    ``eigenvalues`` False skips the spectral-radius quantile (the slowest radial solve)."""
     from .cavity import HeavyTailedJacobian
     from .exceptions import InvalidParameter
     from .stable import gamma_star
@@ -32,7 +33,7 @@ def heavy_theory(args) -> dict:
                                 rng=args.seed)
     q = model.log_singular_value_quantiles(QUANTILES)
     out_frac = model.fraction_outside_unit_circle()
-    radius = model.spectral_radius_quantile(0.999)
+    radius = model.spectral_radius_quantile(0.999) if eigenvalues else None
     gs = gamma_star(args.activation, args.sigma_w, args.sigma_b, alpha)
     return {
         "spec": {"activation": args.activation, "weights": args.weights, "alpha": alpha,
@@ -42,8 +43,8 @@ def heavy_theory(args) -> dict:
         "log10_singular_value_quantiles_stderr": {str(p): float(v) for p, v in zip(QUANTILES, q.stderr)},
         "fraction_outside_unit_circle": _scalar(out_frac.mean),
         "fraction_outside_unit_circle_stderr": _scalar(out_frac.stderr),
-        "spectral_radius": _scalar(radius.mean),
-        "spectral_radius_stderr": _scalar(radius.stderr),
+        "spectral_radius": None if radius is None else _scalar(radius.mean),
+        "spectral_radius_stderr": None if radius is None else _scalar(radius.stderr),
         "spectral_radius_definition": "0.999 quantile of |lambda(J)| (the maximum diverges with N)",
         "cavity": {"population": args.population, "repeats": args.repeats, "seed": args.seed,
                    "convergence": {"quantiles": q.convergence, "fraction_outside": out_frac.convergence}},
