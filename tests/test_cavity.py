@@ -181,3 +181,24 @@ def test_depth3_tanh_quantiles_against_theory_simulation():
     sim = np.array([-1.571, -0.643, -0.051, 0.791])
     tol = np.array([0.08, 0.05, 0.05, TOP_TAIL_L3]) + 4.0 * res.stderr
     assert np.all(np.abs(res.mean - sim) <= tol), (res.mean, res.stderr)
+
+
+def test_alpha_to_two_approaches_the_gaussian_theory():
+    # S -> N(0, 2) as alpha -> 2: the cavity quantiles of a one-layer tanh network must approach
+    # the free-probability theory with sigma_w, sigma_b scaled by sqrt(2). Measured gaps at
+    # alpha = 1.97 (population 2000): 0.020 / 0.011 / 0.004 / 0.028 for 0.5 / 0.75 / 0.9 / 0.99;
+    # the median is shifted by the eta smoothing of the sharp gaussian edge.
+    import math
+
+    import esd
+    sol = esd.JacobianESD(esd.NetworkSpec("tanh", sigma_w=math.sqrt(2.0), sigma_b=0.1 * math.sqrt(2.0),
+                                          depth=1))
+    probs = (0.5, 0.75, 0.9, 0.99)
+    ref = np.array([sol.quantile_log(p) / (2 * math.log(10)) for p in probs])
+    near = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, alpha=1.97, population=1500, repeats=2,
+                               rng=5).log_singular_value_quantiles(probs)
+    far = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, alpha=1.5, population=1500, repeats=2,
+                              rng=5).log_singular_value_quantiles(probs, step=0.05)
+    gap_near = np.abs(near.mean - ref)
+    assert np.all(gap_near < np.array([0.04, 0.03, 0.03, 0.06]) + 4 * near.stderr), (near.mean, ref)
+    assert np.max(np.abs(far.mean - ref)) > 2 * np.max(gap_near)
