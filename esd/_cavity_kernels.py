@@ -252,14 +252,15 @@ def _h_eig(code, dc, dcs, dS, dB, l, k, c, decoupled, xlo, dx, G, eta, r2):
     return d2 * b / ((eta + d2 * dS[l, k]) * b + r2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def eig_population(r, eta, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, gamma0,
-                   n_sweeps, decoupled, seed, kmax):
+                   n_sweeps, decoupled, closed, seed, kmax):
     """Population dynamics of the block-cyclic matrix C at real mu = r.
 
     Layers 1..L; layer L's nodes are also the columns of A_1, seen by layer 1 through the
-    network input x0 they carry (an independent stationary draw). Returns per sweep the
-    population mean of r^2 / (A B + r^2) over all nodes, i.e. F(r) = r g(r).
+    network input x0 they carry: an independent draw phi(gamma0 S), or, when ``closed``,
+    their own output phi(c) (the network at a fixed point, x0 = F(x0)). Returns per sweep
+    the population mean of r^2 / (A B + r^2) over all nodes, i.e. F(r) = r g(r).
     """
     _seed(seed)
     r2 = r * r
@@ -296,7 +297,7 @@ def eig_population(r, eta, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, x
             for m in range(n):
                 c += ws[m] * xs[below, ks[m]]
             dc[l, i] = c
-            if l < L:
+            if l < L or closed:
                 xs[l, i] = _phi(code, c)
         for i in range(P):
             dcs[l, i] = dc[l, np.random.randint(P)]
@@ -328,7 +329,8 @@ def eig_population(r, eta, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, x
                 d = _dphi(code, cs)
                 A = eta + d * d * S
                 # output this node shows the layer above: phi(c), or the input x0 at layer L
-                x = _phi(code, c) if l < L else _phi(code, gamma0 * _stable(alpha))
+                open_end = l == L and not closed
+                x = _phi(code, gamma0 * _stable(alpha)) if open_end else _phi(code, c)
                 n2 = _draw_weights(lam, t_min, alpha, ws2, ks2, P)
                 base = eta + m2 * mean_h[above]
                 Bx = base
@@ -341,11 +343,11 @@ def eig_population(r, eta, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, x
                     c0 = dc[above, k]
                     Bx += w2 * _h_eig(code, dc, dcs, dS, dB, above, k, c0 + w * x, decoupled, xlo, dx,
                                       G, eta, r2)
-                    if l < L:
+                    if not open_end:
                         for g in range(G):
                             Bg[g] += w2 * _h_eig(code, dc, dcs, dS, dB, above, k, c0 + w * xg[g],
                                                  decoupled, xlo, dx, G, eta, r2)
-                if l == L:          # x0 does not depend on the node's own pre-activation
+                if open_end:        # x0 does not depend on the node's own pre-activation
                     for g in range(G):
                         Bg[g] = Bx
                 acc += r2 / (A * Bx + r2)

@@ -88,6 +88,10 @@ from .stable import gamma_star
 __all__ = ["CavityResult", "HeavyTailedJacobian", "singular_value_density",
            "log_singular_value_quantiles", "radial_cdf", "fraction_outside_unit_circle"]
 
+#: Radii of C (``|lambda(J)| = r^L``) for :meth:`HeavyTailedJacobian.log_growth`: dense near 1,
+#: where ``1 - F_C`` falls fastest.
+LOG_GROWTH_GRID = (1.0, 1.02, 1.05, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
+
 _CODES = {"tanh": _k.ACT_TANH, "sigmoid": _k.ACT_SIGMOID, "erf": _k.ACT_ERF,
           "hard-tanh": _k.ACT_HARDTANH}
 _BOX = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "erf": (-1.0, 1.0), "hard-tanh": (-1.0, 1.0)}
@@ -155,6 +159,15 @@ class HeavyTailedJacobian:
     n_explicit : mean number of explicit (Poisson) weights per row/column; sets t_min
     grid : grid points of the output-dependence of ``down`` messages (depth >= 2)
     decoupled : slope independent of the unit's own weights (free model; wrong on purpose)
+    input_scale : float > 0, optional
+        Scale gamma_0 of the input pre-activations, ``x0 = phi(gamma_0 S)``; default the
+        stationary gamma*. Away from gamma* the layers' scales follow the scale map
+        gamma_1, gamma_2, ... (the populations carry it: each layer's pre-activations are
+        drawn from the layer below), which is where depth enters (THEORY §5).
+    closed : the eigenvalues of J at a fixed point of the network: layer L's units feed
+        layer 1 their own outputs phi(h_L) (x0 = F(x0)) instead of an independent input, so
+        a unit's slope and the value it sends are both set by its pre-activation. Eigenvalue
+        methods only; excludes ``input_scale``.
     threads : threads running the repeats concurrently (default: min(repeats, cpu count));
         results do not depend on it
     rng : None, seed or numpy Generator (SPEC 7)
@@ -162,7 +175,7 @@ class HeavyTailedJacobian:
 
     def __init__(self, activation, sigma_w, sigma_b, depth=1, *, alpha=1.0, population=4000,
                  sweeps=30, burn_in=25, warm_burn_in=6, repeats=3, n_explicit=24.0, grid=17,
-                 decoupled=False, threads=None, rng=None):
+                 decoupled=False, input_scale=None, closed=False, threads=None, rng=None):
         act = get_activation(activation)
         if act.name not in _CODES:
             raise InvalidParameter("activation", act.name,
@@ -193,7 +206,15 @@ class HeavyTailedJacobian:
         self.t_min = self.sigma_w * (2.0 * c_alpha / self.n_explicit) ** (1.0 / a)
         self.lam = self.n_explicit
         self.m2 = 2.0 * a * c_alpha * self.sigma_w ** a * self.t_min ** (2.0 - a) / (2.0 - a)
-        self.gamma0 = gamma_star(act, self.sigma_w, self.sigma_b, a)
+        if not isinstance(closed, (bool, np.bool_)):
+            raise InvalidParameter("closed", closed, "must be True or False")
+        self.closed = bool(closed)
+        if self.closed and input_scale is not None:
+            raise InvalidParameter("input_scale", input_scale,
+                                   "must be None with closed=True (the input is the output)")
+        self.gamma_star = gamma_star(act, self.sigma_w, self.sigma_b, a)
+        self.gamma0 = (self.gamma_star if input_scale is None
+                       else _real("input_scale", input_scale, low=0.0, low_open=True))
         self._kmax = int(self.lam + 12.0 * math.sqrt(self.lam) + 40)
         ss = getattr(self._rng.bit_generator, "seed_seq", None)
         self._entropy = getattr(ss, "entropy", None)
@@ -206,7 +227,8 @@ class HeavyTailedJacobian:
                 "sweeps": self.sweeps, "burn_in": self.burn_in, "warm_burn_in": self.warm_burn_in,
                 "repeats": self.repeats,
                 "n_explicit": self.n_explicit, "t_min": self.t_min, "grid": self.grid,
-                "decoupled": self.decoupled, "gamma_star": self.gamma0,
+                "decoupled": self.decoupled, "gamma_star": self.gamma_star,
+                "input_scale": self.gamma0, "closed": self.closed,
                 "seed_entropy": self._entropy}
 
     def _seeds(self, n):
@@ -233,6 +255,9 @@ class HeavyTailedJacobian:
         the previous one (``burn_in`` sweeps at the first point, ``warm_burn_in`` after).
         Returns ``E[z (R_u + R_v)] / 2`` per point (stop early once ``stop(values)`` is true)
         and the largest drift."""
+        if self.closed:
+            raise InvalidParameter("closed", True, "applies to the eigenvalue methods only "
+                                   "(the singular-value linearisation has no cycle to close)")
         state = _k.sv_init(*self._sv_common_init(), int(seed), self._kmax)
         child = np.random.default_rng(seed).integers(0, 2 ** 31 - 1, size=len(zs))
         out, drift = [], 0.0
@@ -342,9 +367,24 @@ class HeavyTailedJacobian:
     def _radial_c(self, r, eta, seed):
         n = self.burn_in + self.sweeps
         hist = _k.eig_population(float(r), float(eta), *self._common(), n, self.decoupled,
-                                 int(seed), self._kmax)
+                                 self.closed, int(seed), self._kmax)
         h = hist[self.burn_in:]
         return float(h.mean()), self._drift(h)
+
+    def _radial_c_repeats(self, r_c, eta):
+        """F_C at the radii ``r_c`` of C, one independent run per (repeat, radius), the repeats
+        on ``threads`` threads. Returns (repeats x radii) values and the largest drift."""
+        seeds = [self._seeds(r_c.size) for _ in range(self.repeats)]
+
+        def one(rep):
+            out = [self._radial_c(rk, eta, sd) for rk, sd in zip(r_c, seeds[rep])]
+            return [v for v, _ in out], max(d for _, d in out)
+        if self.threads == 1:
+            runs = [one(rep) for rep in range(self.repeats)]
+        else:
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                runs = list(pool.map(one, range(self.repeats)))
+        return np.array([v for v, _ in runs]), max(d for _, d in runs)
 
     def radial_cdf(self, rho, *, eta=1e-4) -> CavityResult:
         """``F_J(rho) = P(|lambda(J)| <= rho) = F_C(rho^(1/L))``, ``F_C(r) = E[r^2/(AB + r^2)]``."""
@@ -352,15 +392,37 @@ class HeavyTailedJacobian:
         if rho.ndim != 1 or not np.all(np.isfinite(rho)) or np.any(rho <= 0):
             raise InvalidParameter("rho", rho, "must be finite radii > 0")
         eta = _real("eta", eta, low=0.0, low_open=True)
-        vals = np.empty((self.repeats, rho.size))
-        drift = 0.0
-        for rep in range(self.repeats):
-            seeds = self._seeds(rho.size)
-            for k, rk in enumerate(rho):
-                vals[rep, k], d = self._radial_c(rk ** (1.0 / self.depth), eta, seeds[k])
-                drift = max(drift, d)
+        vals, drift = self._radial_c_repeats(rho ** (1.0 / self.depth), eta)
         m, se = _mean_se(vals)
         return CavityResult("radial_cdf", rho, m, se, drift, {**self.params, "eta": eta})
+
+    def log_growth(self, *, r_grid=LOG_GROWTH_GRID, eta=1e-4) -> CavityResult:
+        """``K = int log max(1, |lambda|) dmu_J = L int_1^inf (1 - F_C(r)) / r dr``, the growth
+        term of the Kac-Rice rate (THEORY §5), with ``f_out = 1 - F_C(1)`` alongside.
+
+        Integrated in the radius r of C (``|lambda| = r^L``), so one grid serves every depth:
+        ``1 - F_C`` log-linear in log r between the points of ``r_grid`` (exact for power-law
+        tails), plus the tail beyond the last point from the decay rate of the last two.
+        ``mean`` is [K, f_out], ``extra['tail_share']`` the extrapolated part of K (should
+        be small) and ``extra['outside']`` the mean of ``1 - F_C`` on the grid."""
+        r = np.asarray(r_grid, dtype=float)
+        if (r.ndim != 1 or r.size < 3 or not np.all(np.isfinite(r)) or r[0] != 1.0
+                or np.any(np.diff(r) <= 0)):
+            raise InvalidParameter("r_grid", r_grid, "must be >= 3 increasing radii starting at 1.0")
+        eta = _real("eta", eta, low=0.0, low_open=True)
+        vals, drift = self._radial_c_repeats(r, eta)
+        g = np.clip(1.0 - vals, 0.0, 1.0)
+        t = np.log(r)
+        k, tail = np.empty(self.repeats), np.empty(self.repeats)
+        for rep in range(self.repeats):
+            body, tail[rep] = _log_linear_integral(t, g[rep])
+            k[rep] = self.depth * (body + tail[rep])
+            tail[rep] *= self.depth
+        m, se = _mean_se(np.column_stack([k, g[:, 0]]))
+        return CavityResult("log_growth", np.array([0.0, 1.0]), m, se, drift,
+                            {**self.params, "eta": eta, "r_grid": r.tolist()},
+                            {"tail_share": float(tail.mean() / max(k.mean(), 1e-300)),
+                             "outside": g.mean(axis=0)})
 
     def fraction_outside_unit_circle(self, *, eta=1e-4) -> CavityResult:
         """``1 - F_J(1)``: the fraction of eigenvalues of J with ``|lambda| > 1``."""
@@ -384,6 +446,22 @@ class HeavyTailedJacobian:
         return CavityResult("spectral_radius_quantile", np.array([q]), np.array([val]),
                             np.array([err]), res.convergence, res.params,
                             {"rho_grid": grid, "radial_cdf": res.mean})
+
+
+def _log_linear_integral(t, g):
+    """``int g dt`` over the grid t with g log-linear between points (linear where a point
+    is 0), and the tail beyond t[-1] from the decay rate of the last two points (0 if g
+    does not decay there). Returns (body, tail)."""
+    body = 0.0
+    for a, b, dt in zip(g[:-1], g[1:], np.diff(t)):
+        if a > 0.0 and b > 0.0 and abs(a - b) > 1e-12 * a:
+            body += (a - b) * dt / math.log(a / b)
+        else:
+            body += 0.5 * (a + b) * dt
+    tail = 0.0
+    if g[-1] > 0.0 and g[-2] > g[-1]:
+        tail = g[-1] * (t[-1] - t[-2]) / math.log(g[-2] / g[-1])
+    return body, tail
 
 
 def singular_value_density(activation, sigma_w, sigma_b, s, depth=1, **kwargs) -> CavityResult:

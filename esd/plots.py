@@ -141,8 +141,9 @@ def plot_q_curves(rows, path=None, *, title="", ax=None):
 
 
 def plot_q_prediction(predictions, measured, path=None, *, title=""):
-    """Predicted Q_all (Kac-Rice, unstable count) against depth on a log axis, with the
-    measured mean Q_all and its interval when given."""
+    """Predicted Q_all (Kac-Rice, unstable count; for heavy tails also both from J at a
+    fixed point) against depth on a log axis, with the measured mean Q_all and its
+    interval when given."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
@@ -154,6 +155,11 @@ def plot_q_prediction(predictions, measured, path=None, *, title=""):
         ax.plot(L, [p["kac_rice"]["q_all"] for p in sel], color=color, label=f"N={n}: Kac-Rice")
         ax.plot(L, [p["unstable_count"]["q_all"] for p in sel], color=color, ls="--",
                 label=f"N={n}: 1 + N f_out")
+        if all("kac_rice_fixed_point" in p for p in sel):
+            ax.plot(L, [p["kac_rice_fixed_point"]["q_all"] for p in sel], color=color, ls="-.",
+                    label=f"N={n}: Kac-Rice, J at a fixed point")
+            ax.plot(L, [p["unstable_count_fixed_point"]["q_all"] for p in sel], color=color,
+                    ls=":", label=f"N={n}: 1 + N f_out, J at a fixed point")
         if measured:
             m = sorted((r for r in measured if r["width"] == n), key=lambda r: r["depth"])
             if m:

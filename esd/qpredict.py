@@ -22,10 +22,12 @@ keeps or drops them on that evidence; see ``esd predict-q``):
   depth enters.
 * **Unstable-direction count.** ``Q - 1 ~ N f_out`` with ``f_out`` the fraction of
   eigenvalues of J outside the unit circle at the stationary point.
-* **Heavy tails** (:func:`predict_q_heavy`): the same Kac-Rice growth term and unstable
-  count from the cavity solver's radial law (:mod:`esd.cavity`), at the stationary scale
-  gamma* only (the KL term is 0 there and the layers are identical; the layer-dependent
-  family is not available for the cavity solver yet).
+* **Heavy tails** (:func:`heavy_rates`, :func:`predict_q_heavy`): the same Kac-Rice rate
+  from the cavity solver's radial law (:mod:`esd.cavity`) over the family of input scales
+  gamma_0 (layer scales gamma_l from the stable scale map, KL between stable laws), and
+  the unstable count; both also for J at a fixed point (the closed cavity network), whose
+  eigenvalues differ from those at a typical input (tanh, L = 1: about 3x more mass
+  outside |lambda| = 0.8, in the cavity and at fixed points found in simulation).
 * **Contraction bound.** ``||J(x)|| <= prod_l max|phi'| ||W_l||`` for every x, with
   ``||W|| -> 2 sigma_w`` (square gaussian) or ``sigma_w`` (orthogonal) as N -> inf: when
   the product is below 1, F is a contraction and Q = 1 exactly (Banach). The typical
@@ -45,7 +47,8 @@ from .jacobian import JacobianESD
 from .meanfield import q_star
 from .spec import NetworkSpec
 
-__all__ = ["QPrediction", "predict_q", "predict_q_heavy", "kac_rice_rate", "log_growth"]
+__all__ = ["QPrediction", "predict_q", "predict_q_heavy", "heavy_rates", "heavy_counts",
+           "kac_rice_rate", "log_growth"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(32)
 #: q0 is searched over this many decades on either side of q* (then refined by Brent).
@@ -167,42 +170,114 @@ def _max_slope(act) -> float:
     return float(np.max(np.abs(act.dphi(h))))
 
 
-#: Radii (|lambda| of J) at which the heavy-tailed radial law is evaluated for log_growth.
-_HEAVY_RADII = np.geomspace(1.0, 64.0, 13)
+#: Input scales gamma_0 / gamma* searched by the heavy-tailed Kac-Rice rate.
+HEAVY_INPUT_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def heavy_rates(activation, sigma_w: float, sigma_b: float, depth: int, *, alpha: float = 1.0,
+                input_scales=HEAVY_INPUT_SCALES, population: int = 1000, repeats: int = 2,
+                closed: bool = True, rng=None, progress=None) -> dict:
+    """Width-independent parts of the heavy-tailed predictors, from the cavity solver.
+
+    Kac-Rice over the one-parameter family of inputs ``x0 = phi(gamma_0 S)``: layer by
+    layer the scales follow the scale map gamma_1, ..., gamma_L (the populations carry it),
+    and the fixed-point condition asks ``h_L ~ stable(gamma_L)`` to equal
+    ``phi^{-1}(x0) ~ stable(gamma_0)``::
+
+        rate(gamma_0) = K(gamma_0) - KL(stable(gamma_0) || stable(gamma_L)),
+
+    ``K = int log max(1, |lambda|) dmu_J`` (:meth:`HeavyTailedJacobian.log_growth`), the
+    supremum taken over ``gamma_0 = gamma* x input_scales``. With ``closed`` the same two
+    numbers also come from J *at a fixed point* (``closed=True`` in the cavity: a unit's
+    slope and the value it feeds back are set by the same pre-activation), where the KL
+    term is 0 by construction. Every number carries its standard error over repeats.
+    ``progress`` (callable, optional) is called with a message before each cavity solve.
+    """
+    from .cavity import HeavyTailedJacobian
+    from .stable import gamma_star, layer_scales, stable_kl
+    scales = np.asarray(input_scales, dtype=float)
+    if scales.ndim != 1 or scales.size == 0 or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise InvalidParameter("input_scales", input_scales, "must be one or more factors > 0")
+    seeds = np.random.default_rng(rng).integers(0, 2 ** 31 - 1, size=scales.size + 1)
+    gs = gamma_star(activation, sigma_w, sigma_b, alpha)
+    family = []
+    for factor, seed in zip(scales, seeds):
+        g0 = float(factor * gs)
+        if progress:
+            progress(f"L={depth}: open network, gamma_0 = {factor:g} gamma*")
+        model = HeavyTailedJacobian(activation, sigma_w, sigma_b, depth, alpha=alpha,
+                                    population=population, repeats=repeats, input_scale=g0,
+                                    rng=seed)
+        res = model.log_growth()
+        g_out = float(layer_scales(activation, sigma_w, sigma_b, alpha, depth, gamma0=g0)[-1])
+        kl = stable_kl(g0, g_out, alpha)
+        family.append({"input_scale": g0, "input_scale_over_gamma_star": float(factor),
+                       "gamma_L": g_out, "log_growth": float(res.mean[0]),
+                       "log_growth_stderr": float(res.stderr[0]), "kl": kl,
+                       "rate": float(res.mean[0]) - kl,
+                       "fraction_outside_unit_circle": float(res.mean[1]),
+                       "fraction_outside_stderr": float(res.stderr[1]),
+                       "convergence": float(res.convergence)})
+    best = max(family, key=lambda f: f["rate"])
+    stationary = min(family, key=lambda f: abs(math.log(f["input_scale_over_gamma_star"])))
+    out = {"depth": int(depth), "alpha": float(alpha), "gamma_star": gs, "family": family,
+           "best": best, "stationary": stationary,
+           "cavity": {"population": population, "repeats": repeats}}
+    if closed:
+        if progress:
+            progress(f"L={depth}: J at a fixed point (closed network)")
+        res = HeavyTailedJacobian(activation, sigma_w, sigma_b, depth, alpha=alpha,
+                                  population=population, repeats=repeats, closed=True,
+                                  rng=seeds[-1]).log_growth()
+        out["fixed_point"] = {"log_growth": float(res.mean[0]), "log_growth_stderr": float(res.stderr[0]),
+                              "fraction_outside_unit_circle": float(res.mean[1]),
+                              "fraction_outside_stderr": float(res.stderr[1]),
+                              "convergence": float(res.convergence)}
+    return out
+
+
+def heavy_counts(rates: dict, width: int) -> dict:
+    """The §5 predictors at width N from :func:`heavy_rates` (one JSON object of
+    ``esd predict-q``): Kac-Rice ``exp(N sup rate)``; unstable count ``1 + N f_out`` at
+    the stationary input and, when available, at a fixed point; the contraction bound,
+    which never certifies Q = 1 here (a stable(alpha) layer's largest weight grows like
+    ``sigma_w N^(1/alpha)``)."""
+    if not (isinstance(width, (int, np.integer)) and width >= 1):
+        raise InvalidParameter("width", width, "must be an integer >= 1")
+    best, st = rates["best"], rates["stationary"]
+    rate = max(best["rate"], 0.0)
+    row = {
+        "width": int(width), "depth": rates["depth"], "alpha": rates["alpha"],
+        "kac_rice": {"rate": rate, "rate_stderr": best["log_growth_stderr"],
+                     "log_growth": best["log_growth"], "kl": best["kl"],
+                     "input_scale": best["input_scale"], "gamma_star": rates["gamma_star"],
+                     "rate_at_gamma_star": st["rate"],
+                     "q_all": math.exp(min(width * rate, 700.0)), "family": rates["family"]},
+        "unstable_count": {"fraction_outside_unit_circle": st["fraction_outside_unit_circle"],
+                           "stderr": st["fraction_outside_stderr"],
+                           "q_all": 1.0 + width * st["fraction_outside_unit_circle"]},
+        "contraction": {"lipschitz_bound": None, "q_is_one": False,
+                        "reason": "a stable(alpha) layer's largest weight grows like sigma_w N^(1/alpha)"},
+        "cavity": rates["cavity"],
+    }
+    fp = rates.get("fixed_point")
+    if fp is not None:
+        row["kac_rice_fixed_point"] = {"rate": fp["log_growth"], "rate_stderr": fp["log_growth_stderr"],
+                                       "q_all": math.exp(min(width * fp["log_growth"], 700.0))}
+        row["unstable_count_fixed_point"] = {
+            "fraction_outside_unit_circle": fp["fraction_outside_unit_circle"],
+            "stderr": fp["fraction_outside_stderr"],
+            "q_all": 1.0 + width * fp["fraction_outside_unit_circle"]}
+    return row
 
 
 def predict_q_heavy(activation, sigma_w: float, sigma_b: float, depth: int, width: int, *,
-                    alpha: float = 1.0, population: int = 2000, repeats: int = 2,
-                    rng=None) -> dict:
-    """The §5 predictors for stable(alpha) weights from the cavity solver, at the stationary
-    scale gamma*: ``∫ log max(1, |lambda|) dmu_J = ∫_1^inf (1 - F(r))/r dr`` (trapezoid in
-    log r on 1..64, plus a power-law tail fitted to the last two radii), ``E Q_all ~
-    exp(N rate)``; the unstable count ``1 + N f_out``; and the contraction bound, which
-    never certifies Q = 1 here: the largest of the N^2 weights of a layer grows like
-    ``sigma_w N^(1/alpha)``. Every number carries its standard error over repeats."""
-    from .cavity import HeavyTailedJacobian
+                    alpha: float = 1.0, input_scales=HEAVY_INPUT_SCALES, population: int = 1000,
+                    repeats: int = 2, closed: bool = True, rng=None) -> dict:
+    """The §5 predictors for stable(alpha) weights at one (depth, width):
+    :func:`heavy_counts` of :func:`heavy_rates`."""
     if not (isinstance(width, (int, np.integer)) and width >= 1):
         raise InvalidParameter("width", width, "must be an integer >= 1")
-    model = HeavyTailedJacobian(activation, sigma_w, sigma_b, depth, alpha=alpha,
-                                population=population, repeats=repeats, rng=rng)
-    res = model.radial_cdf(_HEAVY_RADII)
-    out_mass = np.clip(1.0 - np.asarray(res.mean, dtype=float), 0.0, 1.0)
-    t = np.log(_HEAVY_RADII)
-    growth = float(np.sum(0.5 * (out_mass[1:] + out_mass[:-1]) * np.diff(t)))
-    if out_mass[-1] > 0 and out_mass[-2] > out_mass[-1]:
-        kappa = math.log(out_mass[-2] / out_mass[-1]) / (t[-1] - t[-2])
-        growth += out_mass[-1] / kappa
-    growth_se = float(np.sqrt(np.sum((0.5 * (np.asarray(res.stderr)[1:] + np.asarray(res.stderr)[:-1])
-                                      * np.diff(t)) ** 2)))
-    f_out, f_se = float(out_mass[0]), float(np.asarray(res.stderr)[0])
-    return {
-        "width": int(width), "depth": int(depth), "alpha": alpha,
-        "kac_rice": {"rate": growth, "rate_stderr": growth_se, "log_growth": growth, "kl": 0.0,
-                     "q_all": math.exp(min(width * growth, 700.0)), "stationary_only": True},
-        "unstable_count": {"fraction_outside_unit_circle": f_out, "stderr": f_se,
-                           "q_all": 1.0 + width * f_out},
-        "contraction": {"lipschitz_bound": None, "q_is_one": False,
-                        "reason": "a stable(alpha) layer's largest weight grows like sigma_w N^(1/alpha)"},
-        "cavity": {"population": population, "repeats": repeats,
-                   "convergence": float(res.convergence)},
-    }
+    return heavy_counts(heavy_rates(activation, sigma_w, sigma_b, depth, alpha=alpha,
+                                    input_scales=input_scales, population=population,
+                                    repeats=repeats, closed=closed, rng=rng), width)

@@ -53,6 +53,7 @@ __all__ = [
     "layer_scales",
     "slope_expect",
     "mean_log_slope",
+    "stable_kl",
 ]
 
 # Expectations integrate |S| out to X = 1e300 (exp-sinh pays only log X for it), where
@@ -607,3 +608,39 @@ def mean_log_slope(activation, gamma, alpha) -> float:
     if alpha <= 1.0:
         return float("-inf")
     return stable_expect(remainder, gamma, alpha) - b * gamma * stable_abs_moment(1.0, alpha)
+
+
+# -- divergence ---------------------------------------------------------------------------------
+def stable_kl(gamma_p, gamma_q, alpha) -> float:
+    """``KL(gamma_p S || gamma_q S) = E log[p(S) / (c^-1 p(S / c))]``, ``c = gamma_q / gamma_p``,
+    for S standard symmetric alpha-stable with density p: the cost per unit, in the
+    Kac-Rice count, of inputs at scale gamma_p when the output is at gamma_q.
+
+    Scale invariance leaves one parameter, c. Closed forms: alpha = 1,
+    ``log((1 + c)^2 / (4 c))``; alpha = 2 (Gaussian), ``(1/c^2 - 1)/2 + log c``.
+    For alpha < 2 it grows only like ``log c`` as c -> 0 or inf (the heavy tails cost little).
+    """
+    alpha = _check_alpha(alpha, low=_ALPHA_MIN_EXPECT)
+    gp = _check_real("gamma_p", gamma_p, positive=True)
+    gq = _check_real("gamma_q", gamma_q, positive=True)
+    c = gq / gp
+    if c == 1.0:
+        return 0.0
+    if alpha == 1.0:
+        return float(np.log((1.0 + c) ** 2 / (4.0 * c)))
+    if alpha == 2.0:
+        return float(0.5 * (1.0 / (c * c) - 1.0) + np.log(c))
+
+    def log_ratio(h):
+        return _log_stable_pdf(h, alpha) - _log_stable_pdf(h / c, alpha) + log(c)
+    return max(float(stable_expect(log_ratio, 1.0, alpha)), 0.0)
+
+
+def _log_stable_pdf(x, alpha):
+    """log p(x), with the tail ``log(alpha C_alpha) - (1 + alpha) log|x|`` where p underflows
+    (p(x / c) underflows before the quadrature weight p(x) does when c < 1)."""
+    p = stable_pdf(x, alpha)
+    tail = log(alpha * gamma_fn(alpha) * np.sin(pi * alpha / 2.0) / pi)
+    with np.errstate(divide="ignore"):
+        return np.where(p > 0.0, np.log(np.where(p > 0.0, p, 1.0)),
+                        tail - (1.0 + alpha) * np.log(np.abs(x)))

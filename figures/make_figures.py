@@ -129,6 +129,42 @@ def q_curves():
          "newton_starts": Q_NEWTON, "seed": Q_SEED, "results": results}, indent=1, sort_keys=True))
 
 
+#: The heavy-tailed predictors against the measured Cauchy s = 1, N0 = 30 curve.
+HEAVY_PREDICTION = {"activation": "sigmoid", "weights": "cauchy", "s": 1.0, "sigma_b": 0.5,
+                    "width": 30, "depths": (1, 2, 4, 8, 16), "input_scales": (0.5, 1.0, 2.0),
+                    "population": 500, "repeats": 2, "seed": 11}
+
+
+def q_prediction_heavy():
+    """Kac-Rice and unstable-count predictions from the cavity solver (over input scales,
+    and for J at a fixed point) against the measured Q_all of q_curves()."""
+    from esd.cli_q import compare_predictions
+    from esd.plots import plot_q_prediction
+    from esd.qpredict import heavy_counts, heavy_rates
+    hp = HEAVY_PREDICTION
+    width = hp["width"]
+    sigma_w = hp["s"] * width
+    measured = [r for res in json.loads((FP / "q_curves.json").read_text())["results"]
+                if res["law"].get("s") == hp["s"] and res["law"]["weights"] == hp["weights"]
+                for r in res["rows"] if r["width"] == width and r["depth"] in hp["depths"]]
+    seeds = np.random.SeedSequence(hp["seed"]).spawn(len(hp["depths"]))
+    rows = []
+    for depth, seed in zip(hp["depths"], seeds):
+        rates = heavy_rates(hp["activation"], sigma_w, hp["sigma_b"], depth,
+                            input_scales=hp["input_scales"], population=hp["population"],
+                            repeats=hp["repeats"], rng=np.random.default_rng(seed),
+                            progress=lambda msg: print("[cavity]", msg, flush=True))
+        rows.append(heavy_counts(rates, width))
+    title = (f"{hp['activation']}, cauchy s = {hp['s']:g} (sigma_w = {sigma_w:g}), "
+             f"sigma_b = {hp['sigma_b']:g}, N = {width}")
+    fig = plot_q_prediction(rows, measured, title=title)
+    fig.savefig(FP / "cauchy_s1_prediction.png", dpi=120)
+    (FP / "cauchy_s1_prediction.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, "params": {**hp, "sigma_w": sigma_w},
+         "predictions": rows, "comparison": compare_predictions(rows, measured)},
+        indent=1, sort_keys=True))
+
+
 def basin_map():
     """Basins of attraction of an N = 2 cauchy sigmoid network, and the eigenvalues of J at
     the fixed points of an N = 60 cauchy tanh network against the unit circle."""
@@ -194,4 +230,5 @@ if __name__ == "__main__":
     if only in (None, "fixed-points"):
         basin_map()
         q_curves()
+        q_prediction_heavy()
     print("wrote", sorted(str(p.relative_to(HERE)) for p in HERE.rglob("*.png")))

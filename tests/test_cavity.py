@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from esd import InvalidParameter
-from esd.cavity import CavityResult, HeavyTailedJacobian, singular_value_density
+from esd.cavity import CavityResult, HeavyTailedJacobian, _log_linear_integral, singular_value_density
 
 TOP_TAIL_L3 = 0.12   # measured: cavity 0.864 +- 0.02 vs simulation 0.791 (P = 3000, grid = 17)
 SMALL = dict(population=1500, sweeps=20, burn_in=20, repeats=2, n_explicit=16, grid=9)
@@ -29,6 +29,9 @@ SMALL = dict(population=1500, sweeps=20, burn_in=20, repeats=2, n_explicit=16, g
     (dict(grid=1), "grid"),
     (dict(decoupled="yes"), "decoupled"),
     (dict(rng="seed"), "rng"),
+    (dict(input_scale=0.0), "input_scale"),
+    (dict(closed="yes"), "closed"),
+    (dict(closed=True, input_scale=1.0), "input_scale"),
 ])
 def test_invalid_parameters(kwargs, name):
     args = dict(activation="tanh", sigma_w=1.0, sigma_b=0.1, depth=1)
@@ -123,6 +126,82 @@ def test_decoupled_is_worse_than_coupled_for_eigenvalues():
                                **kw).fraction_outside_unit_circle()
     assert coupled.mean[0] < 0.01
     assert free.mean[0] > 0.05
+
+
+# -- J at a fixed point (closed network), input scales, log growth ---------------------------
+def test_closed_network_is_for_eigenvalues_only():
+    h = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, closed=True, **SMALL)
+    with pytest.raises(InvalidParameter, match="closed"):
+        h.singular_value_density([0.5])
+    assert h.params["closed"] is True and h.params["input_scale"] == h.params["gamma_star"]
+
+
+def test_fixed_point_jacobian_has_more_mass_outside():
+    """tanh L = 1: at a fixed point a unit's slope and the value it feeds back come from the
+    same pre-activation; unsaturated units (slope ~ 1) feed x ~ 0, so the large weights
+    leaving them do not saturate the next units. Measured (P = 2000, eta = 1e-5):
+    F(0.8) = 0.937 closed vs 0.977 open; simulation 0.930 at fixed points (N = 300, 60
+    networks, 122 points) vs 0.977 at random inputs (N = 300..3000)."""
+    kw = dict(population=1000, sweeps=15, burn_in=15, repeats=2, n_explicit=16, grid=9)
+    open_ = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=5, **kw).radial_cdf([0.8])
+    closed = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=5, closed=True, **kw).radial_cdf([0.8])
+    assert open_.mean[0] > 0.96
+    assert 0.90 < closed.mean[0] < 0.955
+
+
+def test_input_scale_moves_the_eigenvalue_law():
+    """Inputs nearer 0 (gamma_0 < gamma*) leave large weights unsaturated: more mass outside."""
+    kw = dict(population=800, sweeps=12, burn_in=12, repeats=2, n_explicit=16, grid=5)
+    gs = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, **kw).gamma_star
+    low = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, input_scale=0.5 * gs, rng=2, **kw)
+    at = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=2, **kw)
+    assert low.params["input_scale"] == pytest.approx(0.5 * gs)
+    assert (low.fraction_outside_unit_circle().mean[0]
+            > at.fraction_outside_unit_circle().mean[0] + 0.005)
+
+
+def test_log_linear_integral_is_exact_for_exponential_tails():
+    t = np.array([0.0, 0.1, 0.3, 0.7, 1.0])
+    body, tail = _log_linear_integral(t, 0.2 * np.exp(-3.0 * t))
+    assert body == pytest.approx(0.2 * (1.0 - math.exp(-3.0)) / 3.0, rel=1e-12)
+    assert tail == pytest.approx(0.2 * math.exp(-3.0) / 3.0, rel=1e-12)
+    assert _log_linear_integral(t, np.zeros(5)) == (0.0, 0.0)
+
+
+def test_log_growth_scales_with_depth_for_identical_layers():
+    """K = L int log max(1, |mu|) dmu_C: the closed network's layers are identical, so K / L
+    does not depend on L; f_out = 1 - F_C(1) neither (THEORY §5 note)."""
+    kw = dict(population=800, sweeps=12, burn_in=12, repeats=2, n_explicit=16, grid=5, closed=True)
+    one = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=6, **kw).log_growth()
+    two = HeavyTailedJacobian("tanh", 1.0, 0.1, 2, rng=6, **kw).log_growth()
+    assert one.mean[0] > 0 and one.extra["tail_share"] < 0.05
+    assert two.mean[0] / 2 == pytest.approx(one.mean[0], rel=0.35)
+    assert two.mean[1] == pytest.approx(one.mean[1], rel=0.35)
+    with pytest.raises(InvalidParameter, match="r_grid"):
+        HeavyTailedJacobian("tanh", 1.0, 0.1, 1, **SMALL).log_growth(r_grid=(1.5, 2.0, 3.0))
+
+
+@pytest.mark.slow
+def test_closed_network_against_fixed_points_in_simulation():
+    """The radial law of J at fixed points found by Newton (N = 300) against the closed
+    cavity network, and away from the open one."""
+    from validation.basins import jacobian_eigenvalues
+    from validation.fixedpoints import find_fixed_points
+    from validation.sampling import sample_network
+    radii = [0.3, 0.5, 0.8]
+    absl = []
+    for k in range(30):
+        rng = np.random.default_rng([7, 300, 1, k])
+        net = sample_network("tanh", "cauchy", 1.0, 0.1, 1, 300, alpha=1.0, rng=rng)
+        res = find_fixed_points(net, starts=16, newton_starts=16, rng=rng)
+        absl += [np.abs(e) for e in jacobian_eigenvalues(net, res)]
+    a = np.concatenate(absl)
+    sim = np.array([(a <= r).mean() for r in radii])
+    kw = dict(population=2000, repeats=2)
+    closed = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, closed=True, rng=1, **kw).radial_cdf(radii, eta=1e-5)
+    open_ = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=1, **kw).radial_cdf(radii, eta=1e-5)
+    assert np.max(np.abs(closed.mean - sim)) < 0.025
+    assert np.max(np.abs(open_.mean - sim)) > 0.03
 
 
 @pytest.mark.slow

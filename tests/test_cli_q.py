@@ -84,7 +84,24 @@ def test_predict_q_json_and_comparison(tmp_path, capsys):
     assert (tmp_path / "p.png").stat().st_size > 0
 
 
+def test_predict_q_heavy_one_cavity_solve_per_depth(tmp_path, capsys):
+    assert main(["predict-q", "--activation", "sigmoid", "--weights", "cauchy", "--sigma-w", "6",
+                 "--sigma-b", "0.5", "--width", "10,30", "--depth", "1", "--population", "200",
+                 "--input-scales", "1,2", "--seed", "3", "--json",
+                 "--plot", str(tmp_path / "h.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    a, b = out["predictions"]
+    assert (a["width"], b["width"]) == (10, 30)
+    # the rates are per unit: one solve serves both widths
+    assert a["kac_rice"]["rate"] == b["kac_rice"]["rate"]
+    assert [f["input_scale_over_gamma_star"] for f in a["kac_rice"]["family"]] == [1.0, 2.0]
+    for key in ("kac_rice_fixed_point", "unstable_count_fixed_point"):
+        assert a[key]["q_all"] >= 1.0
+    assert (tmp_path / "h.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize("args, name", [
+    (("predict-q", "--weights", "cauchy", "--input-scales", "1,-1"), "input-scales"),
     (("fixed-points", "--depth", "0:3"), "depth"),
     (("fixed-points", "--width", "a:b"), "width"),
     (("fixed-points", "--weights", "stable", "--depth", "1"), "alpha"),

@@ -62,12 +62,29 @@ def test_bad_input():
 
 
 def test_heavy_tailed_predictors_from_the_cavity_solver():
-    from esd.qpredict import predict_q_heavy
-    p = predict_q_heavy("tanh", 1.0, 0.1, 1, 30, population=300, repeats=2, rng=4)
+    from esd.qpredict import heavy_counts, heavy_rates, predict_q_heavy
+    rates = heavy_rates("sigmoid", 6.0, 0.5, 1, population=300, repeats=2, rng=4,
+                        input_scales=(0.5, 1.0, 2.0))
+    # Cauchy + sigmoid: E phi = 1/2 exactly, so gamma_1 = sigma_w/2 + sigma_b from any input
+    assert rates["gamma_star"] == pytest.approx(3.5)
+    for f in rates["family"]:
+        assert f["gamma_L"] == pytest.approx(3.5, rel=1e-9)
+        c = 3.5 / f["input_scale"]
+        assert f["kl"] == pytest.approx(math.log((1 + c) ** 2 / (4 * c)), abs=1e-12)
+        assert f["rate"] == pytest.approx(f["log_growth"] - f["kl"])
+    assert rates["stationary"]["kl"] == 0.0
+    assert rates["best"]["rate"] == max(f["rate"] for f in rates["family"])
+    p = heavy_counts(rates, 30)
     f = p["unstable_count"]["fraction_outside_unit_circle"]
-    assert 0.0 <= f < 0.05 and p["unstable_count"]["q_all"] == pytest.approx(1.0 + 30 * f)
-    assert p["kac_rice"]["rate"] >= 0.0 and p["kac_rice"]["kl"] == 0.0
+    assert 0.0 <= f < 0.1 and p["unstable_count"]["q_all"] == pytest.approx(1.0 + 30 * f)
     assert p["kac_rice"]["q_all"] == pytest.approx(math.exp(30 * p["kac_rice"]["rate"]))
+    fp = p["unstable_count_fixed_point"]
+    assert fp["q_all"] == pytest.approx(1.0 + 30 * fp["fraction_outside_unit_circle"])
+    assert p["kac_rice_fixed_point"]["rate"] >= 0.0
     assert p["contraction"]["q_is_one"] is False
     with pytest.raises(esd.InvalidParameter, match="width"):
         predict_q_heavy("tanh", 1.0, 0.1, 1, 0)
+    with pytest.raises(esd.InvalidParameter, match="width"):
+        heavy_counts(rates, 0)
+    with pytest.raises(esd.InvalidParameter, match="input_scales"):
+        heavy_rates("tanh", 1.0, 0.1, 1, input_scales=(1.0, -2.0))

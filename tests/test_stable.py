@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from esd import InvalidParameter, get_activation
 from esd.meanfield import q_star
 from esd.stable import (alpha_moment, gamma_star, layer_scales, mean_log_slope, scale_map,
-                        slope_expect, stable_abs_moment, stable_expect, stable_pdf)
+                        slope_expect, stable_abs_moment, stable_expect, stable_kl, stable_pdf)
 from validation.sampling import sample_network, standard_stable
 
 
@@ -305,3 +305,31 @@ def test_pdf_positive_finite_below_its_maximum(alpha, scale, x):
     p = stable_pdf(np.array([x, x / scale]), alpha)
     assert np.all(np.isfinite(p)) and np.all(p >= 0.0)
     assert np.all(p <= stable_pdf(0.0, alpha) * (1 + 1e-12))
+
+
+# -- KL divergence between scales ----------------------------------------------------------------
+@pytest.mark.parametrize("c", [0.1, 0.5, 2.0, 10.0, 1000.0])
+def test_stable_kl_closed_forms_and_limits(c):
+    cauchy = math.log((1 + c) ** 2 / (4 * c))
+    assert stable_kl(1.0, c, 1.0) == pytest.approx(cauchy, rel=1e-14)
+    assert stable_kl(3.0, 3.0 * c, 1.0) == pytest.approx(cauchy, rel=1e-14)   # scale-free
+    assert stable_kl(1.0, c, 1.0 - 1e-6) == pytest.approx(cauchy, rel=1e-4)   # quadrature path
+    if c > 1:   # for c < 1 the alpha -> 2 limit is not uniform (heavy tails cost only log c)
+        gauss = 0.5 * (1 / c ** 2 - 1) + math.log(c)
+        assert stable_kl(1.0, c, 2.0) == pytest.approx(gauss, rel=1e-14)
+        assert stable_kl(1.0, c, 1.9999) == pytest.approx(gauss, rel=1e-3)
+
+
+def test_stable_kl_against_scipy_levy_stable():
+    """Independent reference: scipy's levy_stable density (beta = 0, scale 1 is our S) and
+    adaptive quadrature of p log(p / p_c)."""
+    from scipy import integrate, stats
+    alpha, c = 1.5, 0.4
+    p = lambda x: stats.levy_stable.pdf(x, alpha, 0.0)   # noqa: E731
+    f = lambda x: p(x) * np.log(p(x) / (p(x / c) / c))   # noqa: E731
+    ref = 2 * sum(integrate.quad(f, lo, hi, limit=200)[0]
+                  for lo, hi in [(0, 1), (1, 5), (5, 30), (30, 300), (300, np.inf)])
+    assert stable_kl(1.0, c, alpha) == pytest.approx(ref, rel=1e-6)
+    assert stable_kl(2.0, 2.0, alpha) == 0.0
+    with pytest.raises(InvalidParameter, match="gamma_q"):
+        stable_kl(1.0, 0.0, alpha)
