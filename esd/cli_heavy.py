@@ -3,7 +3,11 @@
 The same JSON keys as the light-tailed theory where they have a meaning here
 (``fraction_outside_unit_circle``, ``spectral_radius``), plus
 ``log10_singular_value_quantiles`` (keyed "0.5", "0.75", "0.9", "0.99") and ``gamma_star``;
-every cavity quantity comes with its standard error over independent repeats.
+every cavity quantity comes with its standard error over independent repeats. The exact
+logarithmic order parameters (:mod:`esd.lyapunov`): ``mean_log_singular_value`` (= mean
+log|lambda|), ``lyapunov_mean``, ``log_abs_eigenvalue_moments`` {"1", "2"} and
+``finite_moment_orders``; a divergent one is the string "-inf" or "inf" (JSON has no
+infinities) and ``log_moments_reason`` says why.
 """
 
 from __future__ import annotations
@@ -18,11 +22,20 @@ def _scalar(v) -> float:
     return float(np.asarray(v).reshape(-1)[0])
 
 
+def _number(v):
+    """A float for JSON: infinities as the strings "inf" / "-inf"; None stays None."""
+    import math
+    if v is None or math.isfinite(v):
+        return v
+    return "inf" if v > 0 else "-inf"
+
+
 def heavy_theory(args, eigenvalues: bool = True) -> dict:
     """Solve the cavity equations for the network of ``args``; one JSON-ready dict.
     ``eigenvalues`` False skips the spectral-radius quantile (the slowest radial solve)."""
     from .cavity import HeavyTailedJacobian
     from .exceptions import InvalidParameter
+    from .lyapunov import log_spectrum_moments
     from .stable import gamma_star
     if args.weights == "stable" and args.alpha is None:
         raise InvalidParameter("alpha", None, "--weights stable needs --alpha in (0, 2)")
@@ -35,7 +48,16 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
     out_frac = model.fraction_outside_unit_circle()
     radius = model.spectral_radius_quantile(0.999) if eigenvalues else None
     gs = gamma_star(args.activation, args.sigma_w, args.sigma_b, alpha)
+    logs = log_spectrum_moments(args.activation, args.sigma_w, args.sigma_b, alpha, args.depth)
+    moments = logs.to_dict()
     return {
+        "mean_log_singular_value": _number(logs.mean_log_singular_value),
+        "mean_log_abs_eigenvalue": _number(logs.mean_log_singular_value),
+        "lyapunov_mean": _number(logs.lyapunov_mean),
+        "log_abs_eigenvalue_moments": {k: _number(v) for k, v in
+                                       moments["log_abs_eigenvalue_moments"].items()},
+        "finite_moment_orders": moments["finite_moment_orders"],
+        "log_moments_reason": logs.reason,
         "spec": {"activation": args.activation, "weights": args.weights, "alpha": alpha,
                  "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "depth": args.depth},
         "gamma_star": gs,
@@ -62,4 +84,9 @@ def render_heavy(out: dict) -> None:
           f"{out['fraction_outside_unit_circle_stderr']:.5f}")
     print(f"{'spectral_radius (0.999 quantile)':>36}: {out['spectral_radius']:.4f} +- "
           f"{out['spectral_radius_stderr']:.4f}")
+    print(f"{'mean log s = mean log|lambda|':>36}: {out['mean_log_singular_value']}")
+    print(f"{'lyapunov_mean (per layer)':>36}: {out['lyapunov_mean']}")
+    print(f"{'finite moments of log|lambda|':>36}: {out['finite_moment_orders']}")
+    if out["log_moments_reason"]:
+        print(f"{'':>36}  ({out['log_moments_reason']})")
     print(f"{'solve_seconds':>36}: {out['solve_seconds']:.2f}")

@@ -81,6 +81,11 @@ def test_theory_heavy_tailed_json_keys():
     assert out["gamma_star"] > 0 and out["spec"]["alpha"] == 1.0
     for key in ("fraction_outside_unit_circle_stderr", "spectral_radius", "solve_seconds"):
         assert key in out
+    # Cauchy + tanh: E log phi'(h) = -inf, so the mean log|lambda| diverges (strict JSON)
+    assert out["mean_log_singular_value"] == "-inf" and out["lyapunov_mean"] == "-inf"
+    assert out["log_abs_eigenvalue_moments"] == {"1": "-inf", "2": "inf"}
+    assert out["finite_moment_orders"] == "k < 1" and "-inf" in out["log_moments_reason"]
+    assert "Infinity" not in res.stdout and "NaN" not in res.stdout
 
 
 def test_theory_stable_needs_alpha():
