@@ -163,7 +163,9 @@ def _validate_heavy(args):
     sim = _simulate(args)
     m = compare_heavy(theory["log10_singular_value_quantiles"],
                       theory["log10_singular_value_quantiles_stderr"],
-                      theory["fraction_outside_unit_circle"], sim.sv2, sim.eigs)
+                      theory["fraction_outside_unit_circle"], sim.sv2, sim.eigs,
+                      radial=theory["radial_cdf"],
+                      fraction_outside_stderr=theory["fraction_outside_unit_circle_stderr"])
     out = {"params": sim.params, "theory": theory, **m}
     if args.plot:
         from .plots import plot_simulation
@@ -175,9 +177,12 @@ def _validate_heavy(args):
         for key, q in m["log10_singular_value_quantiles"].items():
             print(f"{'log10 s quantile ' + key:>30}: theory {q['theory']:.3f}, simulation "
                   f"{q['simulation']:.3f} (tolerance {m['tolerances'][key]:.3f})")
+        for r, c in m.get("radial_cdf", {}).items():
+            print(f"{'P(|lambda| <= ' + r + ')':>30}: theory {c['theory']:.4f}, simulation "
+                  f"{c['simulation']:.4f} (tolerance {m['tolerances']['radial_cdf_' + r]:.4f})")
         f = m["fraction_outside_unit_circle"]
         print(f"{'fraction_outside_unit_circle':>30}: theory {f['theory']:.5f}, simulation "
-              f"{f['simulation']:.5f} (reported, not judged)")
+              f"{f['simulation']:.5f} (tolerance {m['tolerances']['fraction_outside']:.5f})")
         print(f"{'pass':>30}: {m['pass']}")
     return 0
 

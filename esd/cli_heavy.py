@@ -1,20 +1,25 @@
 """``esd theory --weights cauchy|stable``: the heavy-tailed spectrum from the cavity solver.
 
 The same JSON keys as the light-tailed theory where they have a meaning here
-(``fraction_outside_unit_circle``, ``spectral_radius``), plus
+(``fraction_outside_unit_circle``, ``spectral_radius``), plus ``radial_cdf`` (P(|lambda| <= r)
+at r in ``RADII``),
 ``log10_singular_value_quantiles`` (keyed "0.5", "0.75", "0.9", "0.99") and ``gamma_star``;
 every cavity quantity comes with its standard error over independent repeats. The exact
 logarithmic order parameters (:mod:`esd.lyapunov`): ``mean_log_singular_value`` (= mean
-log|lambda|), ``lyapunov_mean``, ``log_abs_eigenvalue_moments`` {"1", "2"} and
+log|lambda|), ``lyapunov_mean``, ``lyapunov_spectrum_quantiles`` ((1/L) ln s at the
+probabilities of the quantiles), ``log_abs_eigenvalue_moments`` {"1", "2"} and
 ``finite_moment_orders``; a divergent one is the string "-inf" or "inf" (JSON has no
 infinities) and ``log_moments_reason`` says why.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 QUANTILES = (0.5, 0.75, 0.9, 0.99)
+#: Radii of |lambda(J)| where the radial CDF is reported (and judged by ``validate``).
+RADII = (0.1, 0.3, 0.5, 0.8, 1.0)
 
 
 def _scalar(v) -> float:
@@ -24,7 +29,6 @@ def _scalar(v) -> float:
 
 def _number(v):
     """A float for JSON: infinities as the strings "inf" / "-inf"; None stays None."""
-    import math
     if v is None or math.isfinite(v):
         return v
     return "inf" if v > 0 else "-inf"
@@ -45,7 +49,8 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
                                 alpha=alpha, population=args.population, repeats=args.repeats,
                                 rng=args.seed)
     q = model.log_singular_value_quantiles(QUANTILES)
-    out_frac = model.fraction_outside_unit_circle()
+    radial = model.radial_cdf(RADII)       # the last radius is 1: the fraction outside
+    out_frac_mean, out_frac_se = 1.0 - float(radial.mean[-1]), float(radial.stderr[-1])
     radius = model.spectral_radius_quantile(0.999) if eigenvalues else None
     gs = gamma_star(args.activation, args.sigma_w, args.sigma_b, alpha)
     logs = log_spectrum_moments(args.activation, args.sigma_w, args.sigma_b, alpha, args.depth)
@@ -54,6 +59,9 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         "mean_log_singular_value": _number(logs.mean_log_singular_value),
         "mean_log_abs_eigenvalue": _number(logs.mean_log_singular_value),
         "lyapunov_mean": _number(logs.lyapunov_mean),
+        # the finite-depth Lyapunov spectrum: (1/L) ln s, quantiles over the singular values
+        "lyapunov_spectrum_quantiles": {str(p): float(math.log(10.0) * v / args.depth)
+                                        for p, v in zip(QUANTILES, q.mean)},
         "log_abs_eigenvalue_moments": {k: _number(v) for k, v in
                                        moments["log_abs_eigenvalue_moments"].items()},
         "finite_moment_orders": moments["finite_moment_orders"],
@@ -63,13 +71,15 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         "gamma_star": gs,
         "log10_singular_value_quantiles": {str(p): float(v) for p, v in zip(QUANTILES, q.mean)},
         "log10_singular_value_quantiles_stderr": {str(p): float(v) for p, v in zip(QUANTILES, q.stderr)},
-        "fraction_outside_unit_circle": _scalar(out_frac.mean),
-        "fraction_outside_unit_circle_stderr": _scalar(out_frac.stderr),
+        "fraction_outside_unit_circle": out_frac_mean,
+        "fraction_outside_unit_circle_stderr": out_frac_se,
+        "radial_cdf": {"radii": list(RADII), "cdf": radial.mean.tolist(),
+                       "stderr": radial.stderr.tolist()},
         "spectral_radius": None if radius is None else _scalar(radius.mean),
         "spectral_radius_stderr": None if radius is None else _scalar(radius.stderr),
         "spectral_radius_definition": "0.999 quantile of |lambda(J)| (the maximum diverges with N)",
         "cavity": {"population": args.population, "repeats": args.repeats, "seed": args.seed,
-                   "convergence": {"quantiles": q.convergence, "fraction_outside": out_frac.convergence}},
+                   "convergence": {"quantiles": q.convergence, "radial_cdf": radial.convergence}},
         "solve_seconds": time.perf_counter() - start,
     }
 

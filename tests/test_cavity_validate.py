@@ -29,6 +29,24 @@ def test_cavity_agrees_with_simulation_and_rejects_a_wrong_scale():
     assert max(diffs) < 0.15 and np.isfinite(right["fraction_outside_unit_circle"]["simulation"])
 
 
+def test_eigenvalue_law_agrees_and_the_decoupled_model_fails():
+    """Radial CDF of the eigenvalues of J at r = 0.1..0.8 and the fraction outside the unit
+    circle (tanh L = 1, N = 300): the coupled cavity passes, the free (decoupled) one fails."""
+    sim = simulate("tanh", "cauchy", 1.0, 0.1, 1, 300, 8, seed=3, alpha=1.0)
+    q, qse = _theory(1.0)
+    radii = (0.1, 0.3, 0.5, 0.8, 1.0)
+    for decoupled, expect in ((False, True), (True, False)):
+        model = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, population=1000, repeats=2, rng=2,
+                                    decoupled=decoupled)
+        rad = model.radial_cdf(radii)
+        m = compare_heavy(q, qse, 1.0 - rad.mean[-1], sim.sv2, sim.eigs,
+                          radial={"radii": radii, "cdf": rad.mean, "stderr": rad.stderr},
+                          fraction_outside_stderr=rad.stderr[-1])
+        eig_checks = [v for k, v in m["checks"].items() if k.startswith(("radial", "fraction"))]
+        assert len(eig_checks) == 5
+        assert all(eig_checks) is expect, m
+
+
 def test_validate_cli_heavy_json():
     res = subprocess.run([sys.executable, "-m", "esd", "validate", "--activation", "sigmoid",
                           "--weights", "cauchy", "--sigma-w", "4", "--sigma-b", "0.5", "--depth", "1",
@@ -37,5 +55,7 @@ def test_validate_cli_heavy_json():
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert list(out["log10_singular_value_quantiles"]) == list(PROBS)
-    assert set(out["fraction_outside_unit_circle"]) == {"theory", "simulation"}
+    assert {"theory", "simulation", "simulation_stderr"} <= set(out["fraction_outside_unit_circle"])
+    assert list(out["radial_cdf"]) == ["0.1", "0.3", "0.5", "0.8"]
+    assert "fraction_outside" in out["checks"] and "radial_cdf_0.5" in out["checks"]
     assert isinstance(out["pass"], bool) and out["params"]["weights"] == "cauchy"

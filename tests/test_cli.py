@@ -86,6 +86,7 @@ def test_theory_heavy_tailed_json_keys():
     assert out["log_abs_eigenvalue_moments"] == {"1": "-inf", "2": "inf"}
     assert out["finite_moment_orders"] == "k < 1" and "-inf" in out["log_moments_reason"]
     assert "Infinity" not in res.stdout and "NaN" not in res.stdout
+    assert out["lyapunov_spectrum_quantiles"]["0.5"] == pytest.approx(math.log(10) * q["0.5"])
 
 
 def test_theory_stable_needs_alpha():
