@@ -1,6 +1,6 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
-    python figures/make_figures.py [--only theory|fixed-points]
+    python figures/make_figures.py [--only theory|fixed-points|heavy]
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
@@ -79,6 +79,67 @@ def theory_over_simulation():
     fig = plot_validation(sol, sim.sv2, sim.eigs, HERE / "theory_over_simulation.png",
                           title="tanh, gaussian, sigma_w = 1.5, sigma_b = 0.1, L = 5, N = 1000")
     _save(fig, "theory_over_simulation", params)
+
+
+HEAVY = HERE / "heavy"
+#: Radial law of the eigenvalues of J for cauchy tanh networks: cavity (typical input, and
+#: J at a fixed point) against simulation (random stationary inputs, and the fixed points
+#: found by Newton).
+HEAVY_RADIAL = {"activation": "tanh", "sigma_w": 1.0, "sigma_b": 0.1, "width": 300,
+                "networks": 40, "population": 2000, "repeats": 2, "eta": 1e-5, "seed": 2026}
+
+
+def heavy_radial():
+    """P(|lambda| <= r) for cauchy tanh networks at L = 1 and 3: where the eigenvalues of J
+    sit at a typical input and at the network's own fixed points."""
+    from esd.cavity import HeavyTailedJacobian
+    from validation.basins import jacobian_eigenvalues
+    from validation.fixedpoints import find_fixed_points
+    from validation.montecarlo import simulate
+    from validation.sampling import sample_network
+    hp = HEAVY_RADIAL
+    HEAVY.mkdir(exist_ok=True)
+    radii = np.append(np.geomspace(0.02, 1.0, 18), [1.3, 2.0])
+    unit = int(np.flatnonzero(radii == 1.0)[0])
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    record = {"radii": radii.tolist(), "depths": {}}
+    for ax, depth in zip(fig.subplots(1, 2), (1, 3)):
+        args = (hp["activation"], hp["sigma_w"], hp["sigma_b"], depth)
+        kw = dict(population=hp["population"], repeats=hp["repeats"], rng=hp["seed"])
+        typical = HeavyTailedJacobian(*args, **kw).radial_cdf(radii, eta=hp["eta"])
+        at_fp = HeavyTailedJacobian(*args, closed=True, **kw).radial_cdf(radii, eta=hp["eta"])
+        sim = simulate(*args[:1], "cauchy", *args[1:], hp["width"], hp["networks"],
+                       seed=hp["seed"], alpha=1.0)
+        fp_eigs = []
+        for k in range(hp["networks"]):
+            rng = np.random.default_rng([hp["seed"], depth, k])
+            net = sample_network(*args[:1], "cauchy", *args[1:], hp["width"], alpha=1.0, rng=rng)
+            res = find_fixed_points(net, starts=16, newton_starts=16, rng=rng)
+            fp_eigs += [np.abs(e) for e in jacobian_eigenvalues(net, res)]
+        emp = lambda a: np.array([(a <= r).mean() for r in radii])   # noqa: E731
+        a_sim = np.abs(sim.eigs).ravel()
+        a_fp = np.concatenate(fp_eigs) if fp_eigs else np.array([np.nan])
+        ax.plot(radii, typical.mean, "C0-", label="cavity, typical input")
+        ax.plot(radii, at_fp.mean, "C3-", label="cavity, J at a fixed point (closed)")
+        ax.plot(radii, emp(a_sim), "C0o", ms=3, label=f"simulation, random inputs ({hp['networks']} nets)")
+        ax.plot(radii, emp(a_fp), "C3s", ms=3, label=f"simulation, {len(fp_eigs)} fixed points")
+        ax.axvline(1.0, color="0.6", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$r$")
+        ax.set_ylabel(r"$P(|\lambda(J)| \leq r)$")
+        ax.set_title(f"tanh, cauchy sigma_w = 1, sigma_b = 0.1, L = {depth}, N = {hp['width']}", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        record["depths"][str(depth)] = {
+            "cavity_typical": typical.mean.tolist(), "cavity_fixed_point": at_fp.mean.tolist(),
+            "simulation_typical": emp(a_sim).tolist(), "simulation_fixed_points": emp(a_fp).tolist(),
+            "fixed_points": len(fp_eigs),
+            "fraction_outside": {"cavity_typical": 1 - float(typical.mean[unit]),
+                                 "simulation_typical": float((a_sim > 1).mean()),
+                                 "cavity_fixed_point": 1 - float(at_fp.mean[unit]),
+                                 "simulation_fixed_points": float((a_fp > 1).mean())}}
+    fig.savefig(HEAVY / "radial_law.png", dpi=120)
+    (HEAVY / "radial_law.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, **hp, **record}, indent=1, sort_keys=True))
 
 
 FP = HERE / "fixed_points"
@@ -221,12 +282,14 @@ def basin_map():
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points"], default=None)
+    parser.add_argument("--only", choices=["theory", "fixed-points", "heavy"], default=None)
     only = parser.parse_args().only
     if only in (None, "theory"):
         densities_by_depth()
         activations_panel()
         theory_over_simulation()
+    if only in (None, "heavy"):
+        heavy_radial()
     if only in (None, "fixed-points"):
         basin_map()
         q_curves()

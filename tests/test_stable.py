@@ -317,7 +317,8 @@ def test_stable_kl_closed_forms_and_limits(c):
     if c > 1:   # for c < 1 the alpha -> 2 limit is not uniform (heavy tails cost only log c)
         gauss = 0.5 * (1 / c ** 2 - 1) + math.log(c)
         assert stable_kl(1.0, c, 2.0) == pytest.approx(gauss, rel=1e-14)
-        assert stable_kl(1.0, c, 1.9999) == pytest.approx(gauss, rel=1e-3)
+        if c == 2.0:   # the quadrature path near alpha = 2 (a few seconds)
+            assert stable_kl(1.0, c, 1.9999) == pytest.approx(gauss, rel=1e-3)
 
 
 def test_stable_kl_against_scipy_levy_stable():
