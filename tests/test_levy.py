@@ -218,6 +218,14 @@ def test_bad_alpha_refused(alpha):
         levy_density(1.0, alpha)
 
 
+@pytest.mark.parametrize("z", [5e-324, 1e-300j, 1e-14 + 1e-14j, -2e-13])
+def test_tiny_z_is_the_closed_form_at_zero(z):
+    # found by hypothesis: a denormal z sent the quadrature range to 1/|z| = inf
+    G0 = levy_stieltjes(0.0, 1.0)
+    assert levy_stieltjes(z, 1.0) == pytest.approx(G0, rel=1e-12)
+    assert levy_stieltjes(1e-12, 1.0) == pytest.approx(G0, rel=1e-10)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.floats(0.3, 1.95), st.floats(-50.0, 50.0), st.floats(0.0, 20.0))
 def test_stieltjes_finite_and_herglotz(alpha, re, im):
