@@ -166,6 +166,11 @@ def cmd_predict_q(args):
                   f"{r['kac_rice']['q_all']:>11.3g} {r['unstable_count']['q_all']:>12.3g} "
                   f"{_fmt(r['contraction']['lipschitz_bound']):>10} "
                   f"{str(r['contraction']['q_is_one']):>14}")
+            if "kac_rice_fixed_point" in r:
+                print(f"{'':>11}J at a fixed point: Kac-Rice rate "
+                      f"{r['kac_rice_fixed_point']['rate']:.5f}, Q_all (KR) "
+                      f"{r['kac_rice_fixed_point']['q_all']:.3g}, 1 + N f_out "
+                      f"{r['unstable_count_fixed_point']['q_all']:.3g}")
         for c in out.get("comparison", []):
             print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
                   f"{c['measured_ci']}; within error bars: "
