@@ -179,20 +179,33 @@ def plot_q_prediction(predictions, measured, path=None, *, title=""):
 
 
 def plot_heavy_quantiles(out, path=None, *, title=""):
-    """Quantiles of log10 singular values (with error bars) of a heavy-tailed network, and the
-    fraction of eigenvalues of J outside the unit circle, from ``esd theory --weights cauchy``."""
+    """Quantiles of log10 singular values (with error bars) of a heavy-tailed network and, when
+    ``out`` has it, the radial CDF of the eigenvalues of J, with the fraction outside the unit
+    circle, from ``esd theory --weights cauchy``."""
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(5, 3.5), layout="constrained")
-    ax = fig.add_subplot()
+    radial = out.get("radial_cdf")
+    fig = Figure(figsize=(9.5 if radial else 5, 3.5), layout="constrained")
+    axes = fig.subplots(1, 2 if radial else 1, squeeze=False).ravel()
+    ax = axes[0]
     q = out["log10_singular_value_quantiles"]
     se = out["log10_singular_value_quantiles_stderr"]
     probs = [float(p) for p in q]
     ax.errorbar([q[p] for p in q], probs, xerr=[se[p] for p in q], fmt="o", capsize=3)
     ax.set_xlabel(r"$\log_{10} s$ (singular values of $J$)")
     ax.set_ylabel("CDF")
-    ax.set_title(f"{title}\nfraction of eigenvalues outside the unit circle: "
-                 f"{out['fraction_outside_unit_circle']:.4f} ± "
-                 f"{out['fraction_outside_unit_circle_stderr']:.4f}", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    if radial:
+        ax2 = axes[1]
+        ax2.errorbar(radial["radii"], radial["cdf"], yerr=radial["stderr"], fmt="s-", capsize=3,
+                     ms=4)
+        ax2.axvline(1.0, color="0.6", lw=0.8)
+        ax2.set_xscale("log")
+        ax2.set_xlabel(r"$r$")
+        ax2.set_ylabel(r"$P(|\lambda(J)| \leq r)$")
+    axes[-1].set_title(("" if radial is None else title + "\n")
+                       + "fraction of eigenvalues outside the unit circle: "
+                       f"{out['fraction_outside_unit_circle']:.4f} ± "
+                       f"{out['fraction_outside_unit_circle_stderr']:.4f}", fontsize=8)
     if path:
         fig.savefig(path, dpi=120)
     return fig
