@@ -299,7 +299,7 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, weig
     g.add_argument("--input-scales", type=_factors, default=(0.25, 0.5, 1.0, 2.0, 4.0),
                    metavar="F1,F2,...",
                    help="input scales gamma_0 / gamma* of the heavy-tailed Kac-Rice family "
-                        "(default 0.25,0.5,1,2,4)")
+                        "(default 0.25,0.5,1,2,4; 1 is always included)")
     g.add_argument("--seed", type=int_at_least("seed", 0), default=None,
                    help="seed of the cavity solver (cauchy/stable weights)")
     g.add_argument("--width", default="30", help="N: a number, list or range (default 30)")

@@ -187,7 +187,7 @@ def heavy_rates(activation, sigma_w: float, sigma_b: float, depth: int, *, alpha
         rate(gamma_0) = K(gamma_0) - KL(stable(gamma_0) || stable(gamma_L)),
 
     ``K = int log max(1, |lambda|) dmu_J`` (:meth:`HeavyTailedJacobian.log_growth`), the
-    supremum taken over ``gamma_0 = gamma* x input_scales``. With ``closed`` the same two
+    supremum taken over ``gamma_0 = gamma* x input_scales`` (1 is always added). With ``closed`` the same two
     numbers also come from J *at a fixed point* (``closed=True`` in the cavity: a unit's
     slope and the value it feeds back are set by the same pre-activation), where the KL
     term is 0 by construction. Every number carries its standard error over repeats.
@@ -198,6 +198,8 @@ def heavy_rates(activation, sigma_w: float, sigma_b: float, depth: int, *, alpha
     scales = np.asarray(input_scales, dtype=float)
     if scales.ndim != 1 or scales.size == 0 or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
         raise InvalidParameter("input_scales", input_scales, "must be one or more factors > 0")
+    # gamma* itself is always solved: the unstable count and rate_at_gamma_star are read there
+    scales = np.unique(np.append(scales, 1.0))
     seeds = np.random.default_rng(rng).integers(0, 2 ** 31 - 1, size=scales.size + 1)
     gs = gamma_star(activation, sigma_w, sigma_b, alpha)
     family = []
@@ -219,7 +221,7 @@ def heavy_rates(activation, sigma_w: float, sigma_b: float, depth: int, *, alpha
                        "fraction_outside_stderr": float(res.stderr[1]),
                        "convergence": float(res.convergence)})
     best = max(family, key=lambda f: f["rate"])
-    stationary = min(family, key=lambda f: abs(math.log(f["input_scale_over_gamma_star"])))
+    stationary = next(f for f in family if f["input_scale_over_gamma_star"] == 1.0)
     out = {"depth": int(depth), "alpha": float(alpha), "gamma_star": gs, "family": family,
            "best": best, "stationary": stationary,
            "cavity": {"population": population, "repeats": repeats}}

@@ -64,7 +64,9 @@ def test_bad_input():
 def test_heavy_tailed_predictors_from_the_cavity_solver():
     from esd.qpredict import heavy_counts, heavy_rates, predict_q_heavy
     rates = heavy_rates("sigmoid", 6.0, 0.5, 1, population=300, repeats=2, rng=4,
-                        input_scales=(0.5, 1.0, 2.0))
+                        input_scales=(2.0, 0.5))
+    # gamma* is always among the solved scales (sorted): the unstable count is read there
+    assert [f["input_scale_over_gamma_star"] for f in rates["family"]] == [0.5, 1.0, 2.0]
     # Cauchy + sigmoid: E phi = 1/2 exactly, so gamma_1 = sigma_w/2 + sigma_b from any input
     assert rates["gamma_star"] == pytest.approx(3.5)
     for f in rates["family"]:
