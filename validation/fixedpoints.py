@@ -67,7 +67,7 @@ from esd.activations import ACTIVATIONS
 from esd.exceptions import InvalidParameter
 
 from .backend import to_numpy
-from .sampling import Network, _check_int, _make_rng, _seed_record
+from .sampling import LayeredNetwork, Network, _check_int, _make_rng, _seed_record
 from .xp_activations import dphi, phi
 
 __all__ = ["FixedPointResult", "find_fixed_points", "iterate_flops", "lipschitz_bound"]
@@ -167,13 +167,17 @@ class FixedPointResult:
 
 # -- the map ------------------------------------------------------------------------------
 class _Map:
-    """F^p and its Jacobian on (B, N) row batches of one network (host copies)."""
+    """F^p and its Jacobian on (B, N) row batches of one network (host copies).
 
-    def __init__(self, network: Network):
-        self.wt = np.ascontiguousarray(np.swapaxes(to_numpy(network.W), 1, 2), dtype=np.float64)
-        self.b = np.ascontiguousarray(to_numpy(network.b), dtype=np.float64)
+    Layers may differ in width (a :class:`LayeredNetwork`, e.g. an autoencoder); only the
+    map itself is square.
+    """
+
+    def __init__(self, network):
+        self.wt = [np.ascontiguousarray(to_numpy(w).T, dtype=np.float64) for w, _ in network.layers()]
+        self.b = [np.ascontiguousarray(to_numpy(b), dtype=np.float64) for _, b in network.layers()]
         self.act = network.activation
-        self.depth, self.width = self.wt.shape[0], self.wt.shape[1]
+        self.depth, self.width = len(self.wt), self.wt[0].shape[0]
 
     def __call__(self, x, p=1):
         for _ in range(p):
@@ -193,7 +197,7 @@ class _Map:
         """
         n = self.width
         out = np.empty((x.shape[0], n, n))
-        chunk = max(1, JACOBIAN_CHUNK // (n * n))
+        chunk = max(1, JACOBIAN_CHUNK // (n * max(w.shape[1] for w in self.wt)))
         for s in range(0, x.shape[0], chunk):
             y, t = x[s:s + chunk], None
             for _ in range(p):
@@ -252,12 +256,13 @@ def _nearest(x, pts):
     return near, dist
 
 
-def iterate_flops(network: Network, batch: int) -> float:
-    """Floating-point operations of one batched evaluation of F: ``2 B N^2 L`` (the GEMMs)."""
-    return 2.0 * batch * network.width ** 2 * network.depth
+def iterate_flops(network, batch: int) -> float:
+    """Floating-point operations of one batched evaluation of F: ``2 B sum_l n_l n_{l-1}``
+    (the GEMMs; ``2 B N^2 L`` for a square network)."""
+    return 2.0 * batch * sum(float(w.shape[0] * w.shape[1]) for w, _ in network.layers())
 
 
-def lipschitz_bound(network: Network) -> float:
+def lipschitz_bound(network) -> float:
     """``prod_l max|phi'| ||W_l||_2``, a bound on Lip(F) in the l2 norm (inf if unknown).
 
     ``max|phi'|`` is known for the built-in activations (sigmoid 1/4, the others 1); a
@@ -267,10 +272,10 @@ def lipschitz_bound(network: Network) -> float:
     slope = MAX_SLOPE.get(act.name) if ACTIVATIONS.get(act.name) is act else None
     if slope is None:
         return math.inf
-    w = to_numpy(network.W)
-    norms = np.linalg.norm(w[:1] if network.tied else w, ord=2, axis=(1, 2))
     if network.tied:
-        norms = np.full(network.depth, norms[0])
+        norms = np.full(network.depth, np.linalg.norm(to_numpy(network.W[0]), ord=2))
+    else:
+        norms = np.array([np.linalg.norm(to_numpy(w), ord=2) for w, _ in network.layers()])
     return float(np.prod(slope * norms))
 
 
@@ -595,8 +600,9 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
 
     Parameters
     ----------
-    network : Network
-        Any namespace; the search runs on a NumPy copy.
+    network : Network or LayeredNetwork
+        Any namespace; the search runs on a NumPy copy. Layers may differ in width
+        (an autoencoder N -> k -> N); the map must be square.
     starts : int >= 0
         Phase-1 starts drawn uniformly in ``box``.
     extra_starts : array (B, N) or (N,), optional
@@ -630,8 +636,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     -------
     FixedPointResult
     """
-    if not isinstance(network, Network):
-        raise InvalidParameter("network", network, "must be a validation.Network")
+    if not isinstance(network, (Network, LayeredNetwork)):
+        raise InvalidParameter("network", network, "must be a validation.Network or LayeredNetwork")
     width = network.width
     n_rand = _check_int("starts", starts, 0)
     extra = _check_starts(extra_starts, width)

@@ -32,8 +32,8 @@ from esd.exceptions import InvalidParameter
 from . import xp_activations
 from .backend import asarray, get_namespace, to_numpy
 
-__all__ = ["LAWS", "STABLE_LAWS", "Network", "sample_network", "load_network",
-           "stationary_inputs", "standard_stable"]
+__all__ = ["LAWS", "STABLE_LAWS", "Network", "LayeredNetwork", "sample_network", "sample_layered",
+           "load_network", "stationary_inputs", "standard_stable", "check_widths"]
 
 LAWS = ("gaussian", "orthogonal", "cauchy", "stable")
 STABLE_LAWS = ("cauchy", "stable")
@@ -75,9 +75,67 @@ class Network:
             return replace(self, W=W, b=b)
         return replace(self, W=asarray(to_numpy(self.W), xp), b=asarray(to_numpy(self.b), xp))
 
+    def layers(self) -> list:
+        """``[(W_l, b_l)]``, l = 1..L, each ``W_l`` of shape (N, N)."""
+        return [(self.W[l], self.b[l]) for l in range(self.depth)]
+
     def to_dict(self) -> dict:
         from esd import __version__
         return {"activation": self.activation.name, "tied": self.tied, **self.params,
+                "esd_version": __version__}
+
+
+@dataclass(frozen=True, eq=False)
+class LayeredNetwork:
+    """A network whose layers may differ in width: ``W_l`` of shape (n_l, n_{l-1}).
+
+    The map ``F: R^{n_0} -> R^{n_L}`` must be square (``n_L = n_0``) to have fixed points;
+    an autoencoder N -> k -> N is one. ``W`` and ``b`` are tuples of float64 NumPy arrays;
+    ``params`` records how it was made (law and scales, or the file or training run).
+    """
+
+    W: tuple
+    b: tuple
+    activation: Activation
+    params: dict = field(default_factory=dict)
+    tied: bool = False
+
+    def __post_init__(self):
+        if len(self.W) < 1 or len(self.W) != len(self.b):
+            raise InvalidParameter("W", f"{len(self.W)} weights, {len(self.b)} biases",
+                                   "need one bias per weight matrix and at least one layer")
+        widths = [int(self.W[0].shape[1])] + [int(w.shape[0]) for w in self.W]
+        check_widths(widths)
+        for l, (w, b) in enumerate(zip(self.W, self.b)):
+            if w.shape != (widths[l + 1], widths[l]) or b.shape != (widths[l + 1],):
+                raise InvalidParameter(f"W[{l}]", f"array of shape {w.shape} with bias {b.shape}",
+                                       f"layer {l + 1} must map {widths[l]} to {widths[l + 1]} units")
+
+    @property
+    def widths(self) -> list:
+        return [int(self.W[0].shape[1])] + [int(w.shape[0]) for w in self.W]
+
+    @property
+    def depth(self) -> int:
+        return len(self.W)
+
+    @property
+    def width(self) -> int:
+        return int(self.W[0].shape[1])
+
+    def layers(self) -> list:
+        return list(zip(self.W, self.b))
+
+    def to_network(self) -> Network:
+        """The same map as a :class:`Network` (every layer N x N), for the spectra code."""
+        if any(w != self.width for w in self.widths):
+            raise InvalidParameter("widths", self.widths, "every layer must be N x N to stack them")
+        return Network(W=np.stack(self.W), b=np.stack(self.b), activation=self.activation,
+                       params=dict(self.params))
+
+    def to_dict(self) -> dict:
+        from esd import __version__
+        return {"activation": self.activation.name, "widths": self.widths, **self.params,
                 "esd_version": __version__}
 
 
@@ -125,6 +183,17 @@ def _check_law(weights, alpha):
     return law, None
 
 
+def check_widths(widths) -> list:
+    """Layer widths ``[n_0, n_1, ..., n_L]``: integers >= 1, L >= 1, and ``n_L = n_0``."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) < 2:
+        raise InvalidParameter("widths", widths, "must be a list [n_0, ..., n_L] of L + 1 >= 2 sizes")
+    out = [_check_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
+    if out[-1] != out[0]:
+        raise InvalidParameter("widths", widths, f"the map must be square: n_L = {out[-1]} must "
+                               f"equal n_0 = {out[0]} (fixed points of F: R^N -> R^N)")
+    return out
+
+
 def _make_rng(rng):
     try:
         return np.random.default_rng(rng)
@@ -156,13 +225,20 @@ def standard_stable(rng: np.random.Generator, alpha: float, shape) -> np.ndarray
             * (np.cos((1.0 - alpha) * v) / e) ** ((1.0 - alpha) / alpha))
 
 
-def _draw_weight(law, n, sigma_w, alpha, rng) -> np.ndarray:
+def _draw_weight(law, n, sigma_w, alpha, rng, n_in=None) -> np.ndarray:
+    """One (n, n_in) weight matrix (n_in = n by default), normalised by the fan-in n_in.
+
+    A rectangular orthogonal matrix has orthonormal columns (n >= n_in) or rows, times
+    sigma_w; square draws are the same with or without ``n_in``.
+    """
+    n_in = n if n_in is None else n_in
     if law == "gaussian":
-        return rng.standard_normal((n, n)) * (sigma_w / math.sqrt(n))
+        return rng.standard_normal((n, n_in)) * (sigma_w / math.sqrt(n_in))
     if law == "orthogonal":
-        q, r = np.linalg.qr(rng.standard_normal((n, n)))
-        return q * (sigma_w * np.where(np.diagonal(r) < 0.0, -1.0, 1.0))
-    return standard_stable(rng, alpha, (n, n)) * (sigma_w * n ** (-1.0 / alpha))
+        q, r = np.linalg.qr(rng.standard_normal((max(n, n_in), min(n, n_in))))
+        q = q * np.where(np.diagonal(r) < 0.0, -1.0, 1.0)
+        return sigma_w * (q if n >= n_in else q.T)
+    return standard_stable(rng, alpha, (n, n_in)) * (sigma_w * n_in ** (-1.0 / alpha))
 
 
 def _draw_bias(law, n, sigma_b, alpha, rng) -> np.ndarray:
@@ -229,6 +305,34 @@ def sample_network(activation, weights, sigma_w, sigma_b, depth, width, *, alpha
     params = {"law": law, "sigma_w": scale(sw, sigma_w), "sigma_b": scale(sb, sigma_b),
               "alpha": alpha, "width": width, "depth": depth, **record}
     return Network(W=W, b=b, activation=act, tied=tied, params=params)
+
+
+def sample_layered(activation, weights, sigma_w, sigma_b, widths, *, alpha=None,
+                   rng=None) -> LayeredNetwork:
+    """Draw a network with layer widths ``[n_0, ..., n_L]`` (``n_L = n_0``) on the host.
+
+    The laws of :func:`sample_network`, each layer normalised by its fan-in ``n_{l-1}``
+    (gaussian ``N(0, sigma_w^2 / n_{l-1})``, stable ``sigma_w n_{l-1}^(-1/alpha) S``), so a
+    pre-activation keeps the scale the theory assumes; same draw order (weights of layer
+    1..L, then biases). With all widths equal it draws exactly ``sample_network``'s arrays.
+
+    >>> net = sample_layered("sigmoid", "cauchy", 1.0, 0.5, [8, 3, 8], rng=0)
+    >>> [w.shape for w in net.W]
+    [(3, 8), (8, 3)]
+    """
+    act = get_activation(activation)
+    law, alpha = _check_law(weights, alpha)
+    widths = check_widths(widths)
+    depth = len(widths) - 1
+    sw = _check_scale("sigma_w", sigma_w, depth, positive=True)
+    sb = _check_scale("sigma_b", sigma_b, depth, positive=False)
+    gen = _make_rng(rng)
+    record = _seed_record(gen)
+    W = tuple(_draw_weight(law, widths[l + 1], sw[l], alpha, gen, n_in=widths[l]) for l in range(depth))
+    b = tuple(_draw_bias(law, widths[l + 1], sb[l], alpha, gen) for l in range(depth))
+    params = {"law": law, "sigma_w": [float(v) for v in sw], "sigma_b": [float(v) for v in sb],
+              "alpha": alpha, "widths": widths, **record}
+    return LayeredNetwork(W=W, b=b, activation=act, params=params)
 
 
 def load_network(path, activation, xp=None) -> Network:
