@@ -1,0 +1,1 @@
+"""Training and analysis of real networks."""
