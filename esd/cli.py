@@ -1,5 +1,6 @@
 """The ``esd`` command line: ``esd theory``, ``demo``, ``simulate``, ``validate``,
-``fixed-points`` and ``predict-q`` (the last two in :mod:`esd.cli_q`).
+``fixed-points`` and ``predict-q`` (these two in :mod:`esd.cli_q`), ``train`` and
+``analyze`` (in :mod:`esd.cli_train`).
 
 Every subcommand has ``--help``, ``--json`` (one JSON object on stdout) and ``--plot PATH``.
 Bad input exits with status 2 and a one-line message naming the parameter.
@@ -321,9 +322,9 @@ def build_parser():
     val.set_defaults(func=cmd_validate)
     from .cli_q import add_parsers
     add_parsers(sub, add_network_options, add_output_options, _int_at_least, SIM_WEIGHT_CHOICES)
+    from .cli_train import add_parsers as add_train_parsers
+    add_train_parsers(sub, add_network_options, add_output_options, _int_at_least, _finite_float)
     return parser
-
-
 
 
 def main(argv=None) -> int:
