@@ -1,6 +1,6 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
-    python figures/make_figures.py [--only theory|fixed-points|heavy]
+    python figures/make_figures.py [--only theory|fixed-points|heavy|trained]
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
@@ -279,10 +279,61 @@ def basin_map():
         {"esd_version": esd.__version__, **params}, indent=1, sort_keys=True))
 
 
+def trained_networks():
+    """Digits: layer exponents, fixed points and restoration over training, per initial law.
+
+    Two regimes: memory (50 images, square 64-64-64, the ``esd train`` defaults) and
+    generalisation (1000 images, 64-256-256-64, so the middle layer has 256 eigenvalues).
+    """
+    from training.data import load_dataset, split
+    from training.engine import TrainConfig, train
+    from training.experiment import analyze_run
+    from training.plots import plot_training
+    out_dir = HERE / "trained"
+    out_dir.mkdir(exist_ok=True)
+    data = load_dataset("digits")
+    inits = (("gaussian", None), ("orthogonal", None), ("cauchy", 1.0), ("stable", 1.5))
+    regimes = {"memory": dict(size=50, widths=(64, 64, 64), epochs=2000, batch=10, starts=200),
+               "generalisation": dict(size=1000, widths=(64, 256, 256, 64), epochs=500, batch=50,
+                                      starts=100)}
+    summary = {}
+    for regime, r in regimes.items():
+        tr, te = split(data, test_fraction=1.0 - r["size"] / data.x.shape[0], rng=0)
+        for law, alpha in inits:
+            cfg = TrainConfig(widths=r["widths"], activation="sigmoid", init=law, alpha=alpha,
+                              sigma_w=1.0, sigma_b=0.1, epochs=r["epochs"], batch_size=r["batch"],
+                              learning_rate=3e-3, noise=0.2, seed=0)
+            res = train(cfg, tr, test=te.x[:200])
+            keep = {}
+            rep = analyze_run(res, tr.x[:200], test_x=te.x[:200], image_shape=(8, 8),
+                              starts=r["starts"], seed=0, keep=keep)
+            out = {**res.to_dict(), **rep}
+            name = f"{regime}_{law}"
+            plot_training(out, keep, (8, 8), out_dir / f"{name}.png")
+            (out_dir / f"{name}.json").write_text(json.dumps(out, indent=1, sort_keys=True, default=float))
+            summary[name] = out
+            print(name, "done", flush=True)
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for col, regime in enumerate(regimes):
+        for law, _ in inits:
+            rows = summary[f"{regime}_{law}"]["epochs"]
+            ep = [max(row["epoch"], 0.5) for row in rows]
+            alpha = [np.nanmean([np.nan if a["alpha"] is None else a["alpha"] for a in row["layers"]])
+                     for row in rows]
+            axes[0][col].plot(ep, alpha, "o-", label=law)
+            axes[1][col].plot(ep, [row["fixed_points"]["q_all"] for row in rows], "s-", label=law)
+        axes[0][col].axhspan(2, 6, color="0.9", zorder=0)
+        axes[0][col].set(xscale="log", ylabel=r"mean layer $\alpha$", title=regime)
+        axes[1][col].set(xscale="log", yscale="symlog", xlabel="epoch (0 = init)", ylabel="Q_all")
+        axes[0][col].legend(fontsize=8)
+    fig.savefig(out_dir / "summary.png", dpi=120)
+
+
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points", "heavy"], default=None)
+    parser.add_argument("--only", choices=["theory", "fixed-points", "heavy", "trained"], default=None)
     only = parser.parse_args().only
     if only in (None, "theory"):
         densities_by_depth()
@@ -294,4 +345,6 @@ if __name__ == "__main__":
         basin_map()
         q_curves()
         q_prediction_heavy()
+    if only in (None, "trained"):
+        trained_networks()
     print("wrote", sorted(str(p.relative_to(HERE)) for p in HERE.rglob("*.png")))
