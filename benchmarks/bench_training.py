@@ -19,7 +19,18 @@ import time
 import numpy as np
 
 
-def _gemm_floor(widths, batch, n_batches, repeats=5):
+def _best_seconds(f, arg, repeats=5):
+    """Fastest of ``repeats`` timed calls of a jitted ``f`` after one warm-up call."""
+    f(arg).block_until_ready()
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(arg).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _gemm_floor(widths, batch, n_batches):
     import jax
     import jax.numpy as jnp
 
@@ -37,28 +48,13 @@ def _gemm_floor(widths, batch, n_batches, repeats=5):
         return acc, None
 
     run = jax.jit(lambda xs: jax.lax.scan(step, jnp.float32(0), xs)[0])
-    xs = jnp.ones((n_batches, batch, widths[0]), jnp.float32)
-    run(xs).block_until_ready()
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(xs).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_seconds(run, jnp.ones((n_batches, batch, widths[0]), jnp.float32))
 
 
-def _peak_gflops(n=1024, repeats=5):
+def _peak_gflops(n=1024):
     import jax
     import jax.numpy as jnp
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    f(a).block_until_ready()
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f(a).block_until_ready()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n ** 3 / _best_seconds(jax.jit(lambda a: a @ a), jnp.ones((n, n), jnp.float32)) / 1e9
 
 
 def throughput(quick):

@@ -17,32 +17,19 @@ a reader sees either the old file or the new one, never a partial write.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from esd.exceptions import InvalidParameter
 
+from .modelio import write_atomic
+
 __all__ = ["STATE_SECONDS", "check_run", "read_state", "snapshot_path", "write_state"]
 
 STATE_SECONDS = 2.0
-
-
-def _atomic(path, write):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def snapshot_path(folder, epoch: int) -> str:
@@ -59,7 +46,7 @@ def check_run(folder, config: dict) -> bool:
     path = os.path.join(folder, "run.json")
     wanted = json.loads(json.dumps(config, sort_keys=True))
     if not os.path.exists(path):
-        _atomic(path, lambda fh: fh.write(json.dumps(wanted, sort_keys=True, indent=1).encode()))
+        write_atomic(path, json.dumps(wanted, sort_keys=True, indent=1).encode())
         return False
     try:
         with open(path) as fh:
@@ -81,7 +68,9 @@ def write_state(folder, epoch: int, params: list, opt_leaves: list, history: lis
         arrays[f"W{l}"], arrays[f"b{l}"] = np.asarray(w), np.asarray(b)
     for k, leaf in enumerate(opt_leaves):
         arrays[f"opt{k}"] = np.asarray(leaf)
-    _atomic(os.path.join(folder, "state.npz"), lambda fh: np.savez(fh, **arrays))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_atomic(os.path.join(folder, "state.npz"), buf.getvalue())
 
 
 def read_state(folder, depth: int):

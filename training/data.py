@@ -26,6 +26,8 @@ import numpy as np
 
 from esd.exceptions import InvalidParameter
 
+from validation.sampling import _make_rng
+
 __all__ = ["Dataset", "load_dataset", "split"]
 
 IMAGE_KEYS = ("images", "x", "X")
@@ -191,14 +193,6 @@ def _check_limit(limit, n):
         raise InvalidParameter("limit", limit, f"must be None or an integer in [1, {n}] "
                                f"(the number of samples)")
     return int(limit)
-
-
-def _make_rng(rng):
-    try:
-        return np.random.default_rng(rng)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameter("rng", rng, "must be None, a non-negative integer seed or a "
-                               "numpy Generator") from exc
 
 
 def _seed_of(rng):

@@ -97,7 +97,7 @@ def save_layers(path, weights, biases, *, activation=None, extra=None) -> None:
     ws, bs, _ = _check_chain(layers)
     stored = _check_metadata(activation, extra)
     payload = _npz_bytes(ws, bs, stored) if fmt == "npz" else _safetensors_bytes(ws, bs, stored)
-    _write_atomic(text, payload)
+    write_atomic(text, payload)
 
 
 # -- reading ------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def _safetensors_bytes(weights, biases, stored):
     return save(tensors, metadata=header or None)
 
 
-def _write_atomic(path, payload: bytes):
+def write_atomic(path, payload: bytes):
     """Write to a fresh name in the same folder, then rename: readers never see half a file.
 
     ``os.open`` with mode 0o666 lets the umask set the permissions, as for a plain open.
