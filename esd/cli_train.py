@@ -36,6 +36,14 @@ def _int_list(name):
     return parse
 
 
+def _name_list(text):
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        import argparse
+        raise argparse.ArgumentTypeError(f"--layer-order must be prefixes separated by commas, got {text!r}")
+    return names
+
+
 def _data(args):
     from training.data import load_dataset, split
     data = load_dataset(args.data)
@@ -142,7 +150,7 @@ def cmd_analyze(args):
 
     from .activations import get_activation
     start = time.perf_counter()
-    weights, biases, meta = load_layers(args.weights_file)
+    weights, biases, meta = load_layers(args.weights_file, layer_order=args.layer_order)
     activation = args.activation or meta.get("activation") or "sigmoid"
     net = LayeredNetwork(W=tuple(weights), b=tuple(biases), activation=get_activation(activation),
                          params={"law": "file", "path": args.weights_file})
@@ -150,8 +158,8 @@ def cmd_analyze(args):
     x, data = _inputs(args, net, rng)
     out = {"params": {"weights_file": args.weights_file, "activation": activation,
                       "inputs": args.inputs, "n_inputs": int(x.shape[0]), "seed": args.seed,
-                      "starts": args.starts, "widths": net.widths, **{k: meta[k] for k in ("format",)
-                                                                     if k in meta}},
+                      "starts": args.starts, "widths": net.widths,
+                      **{k: meta[k] for k in ("format", "layer_order") if k in meta}},
            "layers": analyze.weight_report(net), "jacobian": analyze.jacobian_report(net, x)}
     if args.starts:
         fp = analyze.fixed_point_report(net, starts=args.starts, rng=rng)
@@ -230,6 +238,9 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, fini
                     "and report each layer's power-law exponent of the ESD of W^T W, the Jacobian "
                     "spectrum at the inputs, and the fixed points.")
     an.add_argument("--weights-file", required=True, metavar="PATH", help="the model (.npz or .safetensors)")
+    an.add_argument("--layer-order", type=_name_list, default=None, metavar="P1,P2,...",
+                    help="the PyTorch-style layer prefixes in forward order (e.g. encoder.0,decoder.0); "
+                         "needed only when their names do not tell it")
     an.add_argument("--activation", choices=["linear", "relu", "hard-tanh", "tanh", "erf", "sigmoid"],
                     default=None, help="activation (default: the one stored in the file, else sigmoid)")
     an.add_argument("--inputs", default="uniform", metavar="uniform|digits|PATH",

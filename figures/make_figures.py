@@ -303,7 +303,8 @@ def trained_networks():
             cfg = TrainConfig(widths=r["widths"], activation="sigmoid", init=law, alpha=alpha,
                               sigma_w=1.0, sigma_b=0.1, epochs=r["epochs"], batch_size=r["batch"],
                               learning_rate=3e-3, noise=0.2, seed=0)
-            res = train(cfg, tr, test=te.x[:200])
+            res = train(cfg, tr, test=te.x[:200],
+                        data_params={**tr.params, "train_size": int(tr.x.shape[0])})
             keep = {}
             rep = analyze_run(res, tr.x[:200], test_x=te.x[:200], image_shape=(8, 8),
                               starts=r["starts"], seed=0, keep=keep)

@@ -60,6 +60,21 @@ def test_analyze_npz_and_autoencoder_widths(tmp_path, capsys):
     assert a["layers"][0]["regime"] == "too small to fit"
 
 
+def test_analyze_layer_order_option(tmp_path, capsys):
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "ae.safetensors")
+    save_file({"squeeze.weight": rng.standard_normal((4, 16)), "squeeze.bias": np.zeros(4),
+               "expand.weight": rng.standard_normal((16, 4)), "expand.bias": np.zeros(16)}, path)
+    rc, _, err = _run(capsys, ["analyze", "--weights-file", path, "--starts", "0", "--json"])
+    assert rc == 2 and "--layer-order" in err and len(err.strip().splitlines()) == 1
+    rc, out, _ = _run(capsys, ["analyze", "--weights-file", path, "--starts", "0", "--json",
+                               "--layer-order", "squeeze,expand"])
+    assert rc == 0
+    params = json.loads(out)["params"]
+    assert params["widths"] == [16, 4, 16] and params["layer_order"] == ["squeeze", "expand"]
+
+
 @pytest.mark.parametrize("content, name", [(b"not a model", "path"), (None, "path")])
 def test_analyze_bad_file_is_one_line_exit_2(tmp_path, capsys, content, name):
     path = tmp_path / "bad.safetensors"

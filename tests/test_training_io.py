@@ -257,6 +257,44 @@ def test_natural_sort_and_missing_bias(tmp_path, suffix):
     assert np.array_equal(got_b[10], np.ones(4)) and np.array_equal(got_b[0], np.zeros(4))
 
 
+def _autoencoder_tensors(names):
+    """An 8 -> 3 -> 8 model whose encoder/decoder prefixes sort in the wrong order."""
+    weights, biases = _layers([8, 3, 8])
+    tensors = {}
+    for name, w, b in zip(names, weights, biases):
+        tensors[f"{name}.weight"], tensors[f"{name}.bias"] = w, b
+    return tensors, weights, biases
+
+
+@pytest.mark.parametrize("names", [("encoder.0", "decoder.0"), ("model.enc.0", "model.dec.1"),
+                                   ("encoder.layers.0", "decoder.layers.0")])
+def test_encoder_comes_before_decoder(tmp_path, names):
+    # alphabetically "decoder" < "encoder": a plain sort would give the map 3 -> 8 -> 3
+    tensors, weights, biases = _autoencoder_tensors(names)
+    save_file(tensors, tmp_path / "ae.safetensors")
+    loaded = load_layers(tmp_path / "ae.safetensors")
+    _assert_same(loaded, weights, biases)
+    assert loaded[2]["layer_order"] == list(names) and loaded[2]["widths"] == [8, 3, 8]
+
+
+def test_unknown_stems_need_a_layer_order(tmp_path):
+    tensors, weights, biases = _autoencoder_tensors(("squeeze", "expand"))
+    save_file(tensors, tmp_path / "ae.safetensors")
+    text = _raises(lambda: load_layers(tmp_path / "ae.safetensors"), "layer_order", "expand", "squeeze")
+    assert "--layer-order" in text
+    loaded = load_layers(tmp_path / "ae.safetensors", layer_order=["squeeze", "expand"])
+    _assert_same(loaded, weights, biases)
+    _raises(lambda: load_layers(tmp_path / "ae.safetensors", layer_order=["squeeze"]),
+            "layer_order", "exactly once")
+    _raises(lambda: load_layers(tmp_path / "ae.safetensors", layer_order=["squeeze", "squeeze"]),
+            "layer_order", "exactly once")
+
+
+def test_layer_order_on_numbered_layers_is_refused(tmp_path):
+    save_layers(tmp_path / "m.npz", *_layers([4, 4]))
+    _raises(lambda: load_layers(tmp_path / "m.npz", layer_order=["a"]), "layer_order", "numbered")
+
+
 def test_per_layer_npz_without_biases(tmp_path):
     weights, _ = _layers([6, 3, 6])
     np.savez(tmp_path / "w.npz", W0=weights[0], W1=weights[1])

@@ -9,8 +9,11 @@ Formats read by :func:`load_layers` (chosen by the suffix):
 
 * ``.safetensors``: PyTorch-style keys ``<prefix>.weight`` / ``<prefix>.bias``
   (``net.0.weight``, ``fc1.bias``, ``layers.10.weight``); layers are ordered by the
-  natural sort of the prefix (``layers.2`` before ``layers.10``), so the prefixes must
-  sort in forward order. float16, bfloat16, float32 and float64 (and integer) tensors
+  natural sort of the prefix (``layers.2`` before ``layers.10``). When the prefixes have
+  different stems (``encoder.0`` and ``decoder.0``), alphabetical order says nothing about
+  the forward order: ``encoder``/``decoder`` (and ``enc``/``dec``) stems are put in that
+  order, any other mix is refused unless ``layer_order`` lists the prefixes. The order
+  used is returned in ``meta["layer_order"]``. float16, bfloat16, float32 and float64 (and integer) tensors
   are read as float64; bfloat16, which numpy lacks, is decoded from its bits exactly.
   The header's metadata ``activation`` is returned, the rest as ``extra``.
 * ``.npz`` (read without pickle), one of: (a) ``W`` (L, N, N) and ``b`` (L, N), the
@@ -55,13 +58,15 @@ _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, 
                        "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8}
 
 
-def load_layers(path) -> tuple:
+def load_layers(path, *, layer_order=None) -> tuple:
     """``(weights, biases, meta)`` of the model in ``path`` (see the module docstring).
 
-    ``weights[l]`` (n_out, n_in) and ``biases[l]`` (n_out,) are float64. ``meta``: path,
-    format ("npz" or "safetensors"), keys (those used, in layer order), widths
-    [n_in, n_1, ..., n_out], missing_bias (layer indices given zero biases) and, when the
-    file stores them, activation and extra.
+    ``weights[l]`` (n_out, n_in) and ``biases[l]`` (n_out,) are float64. ``layer_order``:
+    the PyTorch-style prefixes in forward order (``["encoder.0", "decoder.0"]``), needed
+    only when their names do not tell it. ``meta``: path, format ("npz" or
+    "safetensors"), keys (those used, in layer order), layer_order (PyTorch-style files),
+    widths [n_in, n_1, ..., n_out], missing_bias (layer indices given zero biases) and,
+    when the file stores them, activation and extra.
     """
     fmt = _format(path)
     text = os.fspath(path)
@@ -69,15 +74,20 @@ def load_layers(path) -> tuple:
         raise InvalidParameter("path", text, "no such file")
     if fmt == "npz":
         arrays, stored = _read_npz(text)
-        layers, keys = _npz_layers(arrays)
+        layers, keys, order = _npz_layers(arrays, layer_order)
     else:
         arrays, stored = _read_safetensors(text)
-        layers, keys = _torch_layers(arrays)
+        layers, keys, order = _torch_layers(arrays, layer_order)
+    if layer_order is not None and order is None:
+        raise InvalidParameter("layer_order", list(layer_order), "applies only to PyTorch-style "
+                               "<prefix>.weight keys; this file's layers are numbered")
     weights, biases, missing = _check_chain(layers)
     if fmt == "npz":
         _check_stack_agrees(arrays, weights, biases)
     meta = {"path": text, "format": fmt, "keys": keys, "widths": _widths(weights),
             "missing_bias": missing, **stored}
+    if order is not None:
+        meta["layer_order"] = order
     return weights, biases, meta
 
 
@@ -189,8 +199,8 @@ def _decode(view):
 
 
 # -- layers from keys ---------------------------------------------------------------
-def _npz_layers(arrays):
-    """``(layers, keys used)`` of an archive in one of the three .npz layouts."""
+def _npz_layers(arrays, layer_order=None):
+    """``(layers, keys used, prefix order or None)`` of an archive in one of the three layouts."""
     stacked = [key for key in ("W", "b") if key in arrays]
     indexed = [key for key in arrays if _INDEXED_KEY.fullmatch(key)]
     torch = [key for key in arrays if _TORCH_KEY.fullmatch(key)]
@@ -202,24 +212,30 @@ def _npz_layers(arrays):
         raise InvalidParameter(torch[0], "key of the archive", f"mixes PyTorch-style keys with "
                                f"{(stacked + indexed)[0]!r}: use one layout per file")
     if torch:
-        return _torch_layers(arrays)
+        return _torch_layers(arrays, layer_order)
     if indexed:
-        return _indexed_layers(arrays, indexed)
+        return (*_indexed_layers(arrays, indexed), None)
     if stacked:
-        return _stacked_layers(arrays)
+        return (*_stacked_layers(arrays), None)
     raise InvalidParameter("path", "archive without layers", "must hold W (L, N, N) and b (L, N), "
                            "or W0, b0, W1, ..., or <prefix>.weight/<prefix>.bias arrays")
 
 
-def _torch_layers(arrays):
+def _torch_layers(arrays, layer_order=None):
     groups = {}
     for key in arrays:
         match = _TORCH_KEY.fullmatch(key)
         if match is None:
             raise InvalidParameter(key, "key of the model", f"is not a layer key; {_DENSE_ONLY}")
         groups.setdefault(match["prefix"], {})[match["kind"]] = key
+    for group in groups.values():
+        # a non-dense tensor (a layer norm's 1-D weight) is the error to report, not the order
+        if "weight" in group and np.ndim(arrays[group["weight"]]) != 2:
+            shape = np.shape(arrays[group["weight"]])
+            raise InvalidParameter(group["weight"], f"array of shape {shape}", _DENSE_ONLY)
+    order = _prefix_order(groups, layer_order)
     layers, keys = [], []
-    for prefix in sorted(groups, key=_natural_key):
+    for prefix in order:
         group = groups[prefix]
         if "weight" not in group:
             raise InvalidParameter(group["bias"], "bias without a weight",
@@ -228,7 +244,43 @@ def _torch_layers(arrays):
         layers.append((group["weight"], arrays[group["weight"]], bkey,
                        None if bkey is None else arrays[bkey]))
         keys += [group["weight"]] + ([bkey] if bkey else [])
-    return layers, keys
+    return layers, keys, order
+
+
+# stems that name their place in the forward pass, in that order
+_FORWARD_STEMS = (("encoder", "decoder"), ("enc", "dec"))
+
+
+def _prefix_order(groups, layer_order):
+    """The layer prefixes in forward order: given, or natural-sorted within a known stem order."""
+    if layer_order is not None:
+        given = [str(p) for p in layer_order]
+        if sorted(given) != sorted(groups):
+            raise InvalidParameter("layer_order", given, f"must list each layer prefix of the file "
+                                   f"exactly once: {sorted(groups, key=_natural_key)}")
+        return given
+    order = sorted(groups, key=_natural_key)
+    stems = {_stem(p) for p in order}
+    if len(stems) == 1:
+        return order
+    for names in _FORWARD_STEMS:
+        ranks = {p: _forward_rank(p, names) for p in order}
+        if None not in ranks.values():
+            return sorted(order, key=lambda p: (ranks[p], _natural_key(p)))
+    raise InvalidParameter("layer_order", None, f"the layer prefixes {order} have different names, "
+                           "so their forward order is unknown: give it (--layer-order "
+                           f"{','.join(order)}, reordered)")
+
+
+def _forward_rank(prefix, names):
+    """Index in ``names`` of the one name that is a dotted part of ``prefix`` (``model.encoder.0``), else None."""
+    found = {names.index(part) for part in _stem(prefix).split(".") if part in names}
+    return found.pop() if len(found) == 1 else None
+
+
+def _stem(prefix):
+    """``"encoder.0"`` -> ``"encoder"``, ``"net.layers.10"`` -> ``"net.layers"``: the name without its numbers."""
+    return ".".join(part for part in prefix.split(".") if not part.isdigit()).rstrip("0123456789_") or prefix
 
 
 def _natural_key(prefix):

@@ -28,7 +28,8 @@ def plot_restoration_rows(result, image_shape, axes, *, n=8, title=""):
             ax.set_yticks([])
         axes[r][0].set_ylabel(label, fontsize=8)
     if title:
-        axes[0][0].set_title(title, fontsize=8, loc="left")
+        # on the (sub)figure, not on the first axes: a long axes title widens its column
+        axes[0][0].figure.suptitle(title, fontsize=8)
     return artists
 
 
@@ -36,8 +37,11 @@ def plot_training(out: dict, kept: dict, image_shape, path):
     """Loss, exponents, Q over epochs (top) and the restoration rows (bottom) to ``path``."""
     from matplotlib.figure import Figure
     n_damage = len(kept)
-    fig = Figure(figsize=(13, 4.2 + 2.1 * n_damage), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[4.2, 2.1 * max(n_damage, 1)])
+    # the damage grids sit side by side, each 4 rows x 8 images: their height is set by the
+    # width one grid gets, not by how many grids there are
+    grid_height = 13 / max(n_damage, 1) * 4 / 8 + 0.5 if n_damage else 0.0
+    fig = Figure(figsize=(13, 4.2 + grid_height), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[4.2, max(grid_height, 1e-3)])
     ax_loss, ax_alpha, ax_q = top.subplots(1, 3)
     ax_loss.plot(np.arange(1, len(out["history"]) + 1), out["history"])
     ax_loss.set(xscale="log", yscale="log", xlabel="epoch", ylabel="training loss (MSE)")
@@ -57,6 +61,7 @@ def plot_training(out: dict, kept: dict, image_shape, path):
     ax_q.plot(shown, [row["attractors"]["attractor_fraction"] * out["epochs"][-1]["attractors"]["n_images"]
                       for row in out["epochs"]], "^--", label="training images that are attractors")
     ax_q.set(xscale="log", yscale="symlog", xlabel="epoch (0 = init)", ylabel="count")
+    ax_q.set_ylim(bottom=0.0)
     ax_q.legend(fontsize=7)
     cfg = out["config"]
     top.suptitle(f"{cfg['activation']} {cfg['widths']}, init {cfg['init']} (sigma_w={cfg['sigma_w']:g}), "
