@@ -88,6 +88,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -97,12 +98,15 @@ from .activations import get_activation
 from .exceptions import InvalidParameter
 from .stable import gamma_star
 
-__all__ = ["CavityResult", "HeavyTailedJacobian", "singular_value_density",
+__all__ = ["CavityResult", "HeavyTailedJacobian", "radius_at_quantile", "warm_up", "singular_value_density",
            "log_singular_value_quantiles", "radial_cdf", "fraction_outside_unit_circle"]
 
 #: Radii of C (``|lambda(J)| = r^L``) for :meth:`HeavyTailedJacobian.log_growth`: dense near 1,
 #: where ``1 - F_C`` falls fastest.
 LOG_GROWTH_GRID = (1.0, 1.02, 1.05, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
+#: Radii of |lambda(J)| on which :meth:`HeavyTailedJacobian.spectral_radius_quantile`
+#: interpolates F_J (geometric, 0.25..8).
+SPECTRAL_RADIUS_GRID = tuple(np.geomspace(0.25, 8.0, 13))
 
 _CODES = {"tanh": _k.ACT_TANH, "sigmoid": _k.ACT_SIGMOID, "erf": _k.ACT_ERF,
           "hard-tanh": _k.ACT_HARDTANH}
@@ -121,6 +125,11 @@ class CavityResult:
     convergence: float
     params: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+    def select(self, index) -> "CavityResult":
+        """The result at the points ``x[index]`` only (same settings, same drift)."""
+        return CavityResult(self.quantity, self.x[index], self.mean[index], self.stderr[index],
+                            self.convergence, self.params, self.extra)
 
     def to_dict(self) -> dict:
         from . import __version__
@@ -170,6 +179,8 @@ class HeavyTailedJacobian:
     repeats : independent runs (>= 2 for a standard error)
     n_explicit : mean number of explicit (Poisson) weights per row/column; sets t_min
     grid : grid points of the output-dependence of ``down`` messages (depth >= 2)
+    chunk : singular-value points solved together by one population (the walk along s
+        advances ``chunk`` points at a time); radii are always solved together
     decoupled : slope independent of the unit's own weights (free model; wrong on purpose)
     input_scale : float > 0, optional
         Scale gamma_0 of the input pre-activations, ``x0 = phi(gamma_0 S)``; default the
@@ -182,12 +193,15 @@ class HeavyTailedJacobian:
         methods only; excludes ``input_scale``.
     threads : threads running the repeats concurrently (default: min(repeats, cpu count));
         results do not depend on it
+    progress : None or a callable ``progress(n)`` told after each population run how many
+        points (singular values or radii) of one repeat it finished, e.g. a tqdm bar's update
     rng : None, seed or numpy Generator (SPEC 7)
     """
 
     def __init__(self, activation, sigma_w, sigma_b, depth=1, *, alpha=1.0, population=4000,
                  sweeps=30, burn_in=25, warm_burn_in=6, repeats=3, n_explicit=24.0, grid=17,
-                 decoupled=False, input_scale=None, closed=False, threads=None, rng=None):
+                 chunk=8, decoupled=False, input_scale=None, closed=False, threads=None,
+                 progress=None, rng=None):
         act = get_activation(activation)
         if act.name not in _CODES:
             raise InvalidParameter("activation", act.name,
@@ -204,6 +218,10 @@ class HeavyTailedJacobian:
         self.repeats = _int("repeats", repeats, 1)
         self.n_explicit = _real("n_explicit", n_explicit, low=1.0)
         self.grid = _int("grid", grid, 2)
+        self.chunk = _int("chunk", chunk, 1)
+        if progress is not None and not callable(progress):
+            raise InvalidParameter("progress", progress, "must be None or a callable progress(n)")
+        self._progress = progress
         if not isinstance(decoupled, (bool, np.bool_)):
             raise InvalidParameter("decoupled", decoupled, "must be True or False")
         self.decoupled = bool(decoupled)
@@ -239,6 +257,7 @@ class HeavyTailedJacobian:
                 "sweeps": self.sweeps, "burn_in": self.burn_in, "warm_burn_in": self.warm_burn_in,
                 "repeats": self.repeats,
                 "n_explicit": self.n_explicit, "t_min": self.t_min, "grid": self.grid,
+                "chunk": self.chunk,
                 "decoupled": self.decoupled, "gamma_star": self.gamma_star,
                 "input_scale": self.gamma0, "closed": self.closed,
                 "seed_entropy": self._entropy}
@@ -263,23 +282,36 @@ class HeavyTailedJacobian:
 
     # -- singular values ----------------------------------------------------------------------
     def _sv_path(self, zs, seed, stop=None):
-        """One repeat along the points ``zs``, warm-starting each point from the population of
-        the previous one (``burn_in`` sweeps at the first point, ``warm_burn_in`` after).
-        Returns ``E[z (R_u + R_v)] / 2`` per point (stop early once ``stop(values)`` is true)
-        and the largest drift."""
+        """One repeat along the points ``zs``, ``chunk`` points at a time (one population
+        serves a chunk's points, see :func:`esd._cavity_kernels.sv_population`); each chunk
+        starts from the messages of the previous chunk's last point (``burn_in`` sweeps for
+        the first chunk, ``warm_burn_in`` after). Returns ``E[z (R_u + R_v)] / 2`` per point
+        (stopping after the first chunk where ``stop(values)`` is true) and the largest drift."""
         if self.closed:
             raise InvalidParameter("closed", True, "applies to the eigenvalue methods only "
                                    "(the singular-value linearisation has no cycle to close)")
-        state = _k.sv_init(*self._sv_common_init(), int(seed), self._kmax)
-        child = np.random.default_rng(seed).integers(0, 2 ** 31 - 1, size=len(zs))
+        zs = np.asarray(zs, dtype=np.complex128)
+        size = min(self.chunk, zs.size)
+        state = _k.sv_init(*self._sv_common_init(), size, int(seed), self._kmax)
+        n_chunks = -(-zs.size // size)
+        child = np.random.default_rng(seed).integers(0, 2 ** 31 - 1, size=n_chunks)
         out, drift = [], 0.0
-        for k, z in enumerate(zs):
-            burn = self.burn_in if k == 0 else self.warm_burn_in
-            hu, hv = _k.sv_population(complex(z), *self._common(), burn + self.sweeps,
-                                      self.decoupled, int(child[k]), self._kmax, *state)
-            h = 0.5 * complex(z) * (hu + hv)[burn:]
-            out.append(h.mean())
-            drift = max(drift, self._drift(h.imag))
+        for c in range(n_chunks):
+            part = zs[c * size:(c + 1) * size]
+            # a short last chunk repeats its last point: the arrays keep one shape
+            padded = np.concatenate([part, np.full(size - part.size, part[-1])])
+            burn = self.burn_in if c == 0 else self.warm_burn_in
+            if c:
+                for messages in state[1], state[4], state[5]:     # ups, dS, dU
+                    messages[...] = messages[..., -1:]
+            hu, hv = _k.sv_population(padded, *self._common(), burn + self.sweeps,
+                                      self.decoupled, int(child[c]), self._kmax, *state)
+            h = 0.5 * padded * (hu + hv)[burn:]
+            for q in range(part.size):
+                out.append(h[:, q].mean())
+                drift = max(drift, self._drift(h[:, q].imag))
+            if self._progress is not None:
+                self._progress(part.size)
             if stop is not None and stop(out):
                 break
         return np.array(out), drift
@@ -312,6 +344,17 @@ class HeavyTailedJacobian:
         return CavityResult("singular_value_density", s, m, se, max(d for _, d in runs),
                             {**self.params, "eta_rel": eta_rel})
 
+    def quantile_grid(self, log10_range=(-4.0, 2.0), step=None):
+        """``(u, step)``: the points log10 s of :meth:`log_singular_value_quantiles`, from the
+        top of ``log10_range`` down (the walk may stop before the last)."""
+        lo, hi = (_real("log10_range[0]", log10_range[0]), _real("log10_range[1]", log10_range[1]))
+        if not hi > lo:
+            raise InvalidParameter("log10_range", log10_range, "must be increasing")
+        if step is None:
+            step = 0.05 if self.alpha > 1.8 else 0.1
+        step = _real("step", step, low=0.0, low_open=True, high=hi - lo)
+        return hi - step * np.arange(int(math.floor((hi - lo) / step + 1e-9)) + 1), step
+
     def log_singular_value_quantiles(self, probs=(0.5, 0.75, 0.9, 0.99), *, log10_range=(-4.0, 2.0),
                                      step=None, eta_rel=0.02) -> CavityResult:
         """Quantiles of log10 s from the density ``f(u) = 2 ln(10) Im(z E[R_u + R_v]/2) / pi`` of
@@ -331,14 +374,9 @@ class HeavyTailedJacobian:
         p = np.atleast_1d(np.asarray(probs, dtype=float))
         if p.ndim != 1 or np.any(p <= 0) or np.any(p >= 1):
             raise InvalidParameter("probs", probs, "must be probabilities in (0, 1)")
-        lo, hi = (_real("log10_range[0]", log10_range[0]), _real("log10_range[1]", log10_range[1]))
-        if not hi > lo:
-            raise InvalidParameter("log10_range", log10_range, "must be increasing")
-        if step is None:
-            step = 0.05 if self.alpha > 1.8 else 0.1
-        step = _real("step", step, low=0.0, low_open=True, high=hi - lo)
+        u, step = self.quantile_grid(log10_range, step)
+        lo, hi = float(log10_range[0]), float(log10_range[1])
         eta_rel = _real("eta_rel", eta_rel, low=0.0, low_open=True, high=0.5)
-        u = hi - step * np.arange(int(math.floor((hi - lo) / step + 1e-9)) + 1)
         c = 2.0 * math.log(10.0) / math.pi
         need = 1.0 - p.min() + 0.05
 
@@ -376,26 +414,25 @@ class HeavyTailedJacobian:
                              "points": int(min(h.size for h, _ in runs))})
 
     # -- eigenvalues --------------------------------------------------------------------------
-    def _radial_c(self, r, eta, seed):
-        n = self.burn_in + self.sweeps
-        hist = _k.eig_population(float(r), float(eta), *self._common(), n, self.decoupled,
-                                 self.closed, int(seed), self._kmax)
-        h = hist[self.burn_in:]
-        return float(h.mean()), self._drift(h)
-
     def _radial_c_repeats(self, r_c, eta):
-        """F_C at the radii ``r_c`` of C, one independent run per (repeat, radius), the repeats
-        on ``threads`` threads. Returns (repeats x radii) values and the largest drift."""
-        seeds = [self._seeds(r_c.size) for _ in range(self.repeats)]
+        """F_C at the radii ``r_c`` of C: per repeat one population serving every radius
+        (:func:`esd._cavity_kernels.eig_population`), the repeats on ``threads`` threads.
+        Returns (repeats x radii) values and the largest drift."""
+        seeds = self._seeds(self.repeats)
+        r_c = np.ascontiguousarray(r_c, dtype=float)
 
-        def one(rep):
-            out = [self._radial_c(rk, eta, sd) for rk, sd in zip(r_c, seeds[rep])]
-            return [v for v, _ in out], max(d for _, d in out)
+        def one(seed):
+            hist = _k.eig_population(r_c, float(eta), *self._common(), self.burn_in + self.sweeps,
+                                     self.decoupled, self.closed, int(seed), self._kmax)
+            h = hist[self.burn_in:]
+            if self._progress is not None:
+                self._progress(r_c.size)
+            return h.mean(axis=0), max(self._drift(h[:, q]) for q in range(r_c.size))
         if self.threads == 1:
-            runs = [one(rep) for rep in range(self.repeats)]
+            runs = [one(sd) for sd in seeds]
         else:
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                runs = list(pool.map(one, range(self.repeats)))
+                runs = list(pool.map(one, seeds))
         return np.array([v for v, _ in runs]), max(d for _, d in runs)
 
     def radial_cdf(self, rho, *, eta=1e-4) -> CavityResult:
@@ -444,20 +481,38 @@ class HeavyTailedJacobian:
 
     def spectral_radius_quantile(self, q=0.999, *, rho_grid=None, eta=1e-4) -> CavityResult:
         """Radius rho with ``F_J(rho) = q`` (a finite-N spectral-radius proxy), by linear
-        interpolation of F_J on ``rho_grid`` (default 0.25..8, geometric, 13 points)."""
+        interpolation of F_J in log rho on ``rho_grid`` (default ``SPECTRAL_RADIUS_GRID``)."""
         q = _real("q", q, low=0.0, low_open=True, high=1.0)
-        grid = np.geomspace(0.25, 8.0, 13) if rho_grid is None else np.asarray(rho_grid, float)
-        res = self.radial_cdf(grid, eta=eta)
-        per = []
-        # per-repeat values are not kept by radial_cdf: propagate by mean +/- stderr bands
-        for band in (res.mean, res.mean - res.stderr, res.mean + res.stderr):
-            per.append(float(np.interp(q, np.maximum.accumulate(band), np.log(grid),
-                                       left=np.nan, right=np.nan)))
-        val = math.exp(per[0])
-        err = 0.5 * abs(math.exp(per[1]) - math.exp(per[2])) if np.all(np.isfinite(per)) else np.nan
-        return CavityResult("spectral_radius_quantile", np.array([q]), np.array([val]),
-                            np.array([err]), res.convergence, res.params,
-                            {"rho_grid": grid, "radial_cdf": res.mean})
+        grid = np.asarray(SPECTRAL_RADIUS_GRID if rho_grid is None else rho_grid, dtype=float)
+        return radius_at_quantile(self.radial_cdf(grid, eta=eta), q)
+
+
+@cache
+def warm_up() -> None:
+    """Compile, or load from Numba's cache, the population kernels once per process (their
+    argument types do not depend on the network), so a timed first solve excludes it."""
+    tiny = HeavyTailedJacobian("tanh", 1.0, 0.1, 2, population=50, sweeps=2, burn_in=0,
+                               warm_burn_in=0, repeats=1, chunk=2, threads=1, rng=0)
+    tiny.singular_value_density([1.0, 0.5, 0.25])
+    tiny.radial_cdf([0.5, 1.0])
+
+
+def radius_at_quantile(radial: CavityResult, q: float) -> CavityResult:
+    """The radius where the radial CDF ``radial`` (a :meth:`HeavyTailedJacobian.radial_cdf`
+    result) reaches ``q``, linear in log rho; its error from the mean +- stderr bands."""
+    grid = np.asarray(radial.x, dtype=float)
+    order = np.argsort(grid)
+    grid, mean, se = grid[order], radial.mean[order], radial.stderr[order]
+    per = []
+    # per-repeat values are not kept by radial_cdf: propagate by mean +/- stderr bands
+    for band in (mean, mean - se, mean + se):
+        per.append(float(np.interp(q, np.maximum.accumulate(band), np.log(grid),
+                                   left=np.nan, right=np.nan)))
+    val = math.exp(per[0])
+    err = 0.5 * abs(math.exp(per[1]) - math.exp(per[2])) if np.all(np.isfinite(per)) else np.nan
+    return CavityResult("spectral_radius_quantile", np.array([q]), np.array([val]),
+                        np.array([err]), radial.convergence, radial.params,
+                        {"rho_grid": grid, "radial_cdf": mean})
 
 
 def _log_linear_integral(t, g):

@@ -36,22 +36,36 @@ def _number(v):
 
 def heavy_theory(args, eigenvalues: bool = True) -> dict:
     """Solve the cavity equations for the network of ``args``; one JSON-ready dict.
-    ``eigenvalues`` False skips the spectral-radius quantile (the slowest radial solve)."""
-    from .cavity import HeavyTailedJacobian
+    ``eigenvalues`` False skips the spectral-radius quantile (the slowest radial solve).
+    A tqdm bar on stderr counts the points solved (shown on a terminal only)."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from .cavity import SPECTRAL_RADIUS_GRID, HeavyTailedJacobian, radius_at_quantile, warm_up
     from .exceptions import InvalidParameter
     from .lyapunov import log_spectrum_moments
     from .stable import gamma_star
     if args.weights == "stable" and args.alpha is None:
         raise InvalidParameter("alpha", None, "--weights stable needs --alpha in (0, 2)")
     alpha = 1.0 if args.weights == "cauchy" else args.alpha
+    warm_up()
     start = time.perf_counter()
-    model = HeavyTailedJacobian(args.activation, args.sigma_w, args.sigma_b, args.depth,
-                                alpha=alpha, population=args.population, repeats=args.repeats,
-                                rng=args.seed)
-    q = model.log_singular_value_quantiles(QUANTILES)
-    radial = model.radial_cdf(RADII)       # the last radius is 1: the fraction outside
+    radii = np.array(RADII + (SPECTRAL_RADIUS_GRID if eigenvalues else ()))
+    # the walk along s stops once the quantiles are bracketed: its length is an upper bound
+    bar = tqdm(unit="point", desc="cavity", leave=False, disable=None)
+    with bar:
+        model = HeavyTailedJacobian(args.activation, args.sigma_w, args.sigma_b, args.depth,
+                                    alpha=alpha, population=args.population, repeats=args.repeats,
+                                    progress=bar.update, rng=args.seed)
+        bar.total = args.repeats * (model.quantile_grid()[0].size + radii.size)
+        q = model.log_singular_value_quantiles(QUANTILES)
+        bar.total = bar.n + args.repeats * radii.size
+        bar.refresh()
+        every = model.radial_cdf(radii)   # radius 1 is in RADII: the fraction outside
+    radial = every.select(slice(0, len(RADII)))
     out_frac_mean, out_frac_se = 1.0 - float(radial.mean[-1]), float(radial.stderr[-1])
-    radius = model.spectral_radius_quantile(0.999) if eigenvalues else None
+    radius = (radius_at_quantile(every.select(slice(len(RADII), None)), 0.999)
+              if eigenvalues else None)
     gs = gamma_star(args.activation, args.sigma_w, args.sigma_b, alpha)
     logs = log_spectrum_moments(args.activation, args.sigma_w, args.sigma_b, alpha, args.depth)
     moments = logs.to_dict()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
@@ -29,7 +29,7 @@ from .meanfield import MeanField, mean_field
 from .spec import NetworkSpec
 from .transforms import jacobian_moments
 
-__all__ = ["JacobianESD", "solve"]
+__all__ = ["JacobianESD", "solve", "warm_up"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _STATUS = {K.NOT_CONVERGED: "Newton did not converge", K.WRONG_BRANCH: "wrong branch (Herglotz sign)",
@@ -356,11 +356,8 @@ class JacobianESD:
         # x(m) falls from infinity at m = 0+; the edge is its first minimum on that branch.
         fx = lambda s: self._log_x_real(math.exp(s))[0]
         grid = np.linspace(-40.0, 40.0, 321)
-        vals = [fx(v) for v in grid]
-        i = 1
-        while i < len(grid) - 1 and vals[i + 1] < vals[i]:
-            i += 1
         if self.atom_at_top[1] == 0.0:
+            i = _first_minimum(fx, grid)
             res = minimize_scalar(fx, bounds=(grid[i - 1], grid[i + 1]), method="bounded",
                                   options={"xatol": 1e-13})
             log_upper = float(res.fun)
@@ -370,26 +367,29 @@ class JacobianESD:
             # branch m < -1 coming from m = -infinity.
             fb = lambda s: self._log_x_real(-1.0 - math.exp(s))[0]
             grid = np.linspace(25.0, -40.0, 261)
-            vals = [fb(v) for v in grid]
-            i = 1
-            while i < len(grid) - 1 and vals[i + 1] < vals[i]:
-                i += 1
+            i = _first_minimum(fb, grid)
             res = minimize_scalar(fb, bounds=(grid[i + 1], grid[i - 1]), method="bounded",
                                   options={"xatol": 1e-13})
             log_upper = float(res.fun)
         log_lower = -np.inf
-        if all(law.kind == "atoms" for law in self.mean_field.slope_laws):
+        # A gap needs a kernel: without an atom at 0 (all slopes nonzero, as for linear) each
+        # factor D_l W_l has singular values down to 0 (Marchenko-Pastur at ratio 1), so
+        # the product's support reaches 0 too.
+        if self.atom_at_zero > 0.0 and all(law.kind == "atoms" for law in self.mean_field.slope_laws):
             m0 = -(1.0 - self.atom_at_zero)
             # A gap exists when x(m) rises from 0 at m0 along the real branch below it.
             ds = np.geomspace(1e-12, 1e8, 2000)
-            vals = [self._log_x_real(m0 - d) for d in ds]
-            arg = None
-            if vals[0][1]:
+            # walked lazily: the scan ends at the first point past the maximum, or at once
+            # when the branch is not real at m0 (linear, or no gap)
+            arg, prev = None, self._log_x_real(m0 - ds[0])
+            if prev[1]:
                 for i in range(1, len(ds)):
-                    if not vals[i][1] or vals[i][0] < vals[i - 1][0]:
+                    cur = self._log_x_real(m0 - ds[i])
+                    if not cur[1] or cur[0] < prev[0]:
                         arg = i - 1
                         break
-            if arg is not None and 0 < arg and vals[arg][0] < log_upper:
+                    prev = cur
+            if arg is not None and 0 < arg and prev[0] < log_upper:
                 res = minimize_scalar(lambda s: -self._log_x_real(m0 - math.exp(s))[0],
                                       bounds=(math.log(ds[arg - 1]), math.log(ds[arg + 1])),
                                       method="bounded", options={"xatol": 1e-13})
@@ -493,11 +493,30 @@ class JacobianESD:
         return float(1.0 - self.radial_cdf(np.array([1.0]))[0])
 
 
+@cache
+def warm_up() -> None:
+    """Compile, or load from Numba's on-disk cache, every solver kernel, once per process.
+
+    The kernels' argument types do not depend on the network, so two small networks (a
+    smooth slope law with gaussian weights, an atomic one with orthogonal weights) reach
+    every kernel; a first solve timed after this call excludes compilation.
+    """
+    for spec in (NetworkSpec("tanh", weights="gaussian", sigma_w=1.5, sigma_b=0.1, depth=2),
+                 NetworkSpec("relu", weights="orthogonal", sigma_w=1.4, sigma_b=0.1, depth=3)):
+        sol = JacobianESD(spec)
+        for name in ("moments", "support", "fraction_outside_unit_circle", "inner_radius"):
+            getattr(sol, name)
+        sol.density(sol.default_grid(4))
+        sol.stieltjes(np.array([1.0 + 1.0j]))
+
+
 def solve(spec: NetworkSpec, grid: int | None = None) -> tuple[dict, "JacobianESD"]:
-    """Solve everything the CLI reports for ``spec``; ``solve_seconds`` times the solve.
+    """Solve everything the CLI reports for ``spec``; ``solve_seconds`` times the solve
+    (after :func:`warm_up`, so never the compilation of the kernels).
 
     Returns the summary dict and the solver (for further queries without solving again).
     """
+    warm_up()
     start = time.perf_counter()
     sol = JacobianESD(spec)
     out = {
@@ -515,3 +534,17 @@ def solve(spec: NetworkSpec, grid: int | None = None) -> tuple[dict, "JacobianES
         out["density"] = {"x": x.tolist(), "rho": sol.density(x).tolist()}
     out["solve_seconds"] = time.perf_counter() - start
     return out, sol
+
+
+def _first_minimum(f, grid):
+    """Index i of the first local minimum of f on ``grid`` (walking from grid[0]; at most
+    len(grid) - 2), evaluating f only up to grid[i + 1]."""
+    cur = f(grid[1])
+    i = 1
+    while i < len(grid) - 1:
+        nxt = f(grid[i + 1])
+        if not nxt < cur:
+            break
+        cur = nxt
+        i += 1
+    return i
