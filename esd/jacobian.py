@@ -213,6 +213,14 @@ class JacobianESD:
         cum = np.concatenate([[0.0], np.cumsum(panel)])
         return cum[np.searchsorted(edges, s_targets)]
 
+    def _mass_between(self, s0, s1):
+        """The mass of rho between log x = t_+ - s1^2 and t_+ - s0^2 (s0 <= s1 within one
+        panel of :meth:`_mass_above`), by one Gauss-Legendre rule in s."""
+        t_up = self.log_support[1]
+        half, mid = 0.5 * (s1 - s0), 0.5 * (s0 + s1)
+        nodes = half * _GL_X + mid
+        return float(np.sum(half * _GL_W * 2.0 * nodes * self.log_density(t_up - nodes ** 2)))
+
     def cdf(self, x) -> np.ndarray:
         """P(eigenvalue of J J^T <= x), atoms included."""
         x = _as_points("x", x, float)
@@ -263,7 +271,9 @@ class JacobianESD:
         cum = self._mass_above(t_up - s_grid ** 2)
         k = int(np.clip(np.searchsorted(cum, target), 1, len(cum) - 1))
         a, b = t_up - s_grid[k] ** 2, t_up - s_grid[k - 1] ** 2
-        f = lambda t: self._mass_above(np.array([t]))[0] - target
+        # inside the panel only the mass between its upper end and t is new
+        s0, base = s_grid[k - 1], cum[k - 1]
+        f = lambda t: base + self._mass_between(s0, math.sqrt(t_up - t)) - target
         fa, fb = f(a), f(b)
         if fa * fb > 0:
             return a if abs(fa) < abs(fb) else b
@@ -378,7 +388,7 @@ class JacobianESD:
         if self.atom_at_zero > 0.0 and all(law.kind == "atoms" for law in self.mean_field.slope_laws):
             m0 = -(1.0 - self.atom_at_zero)
             # A gap exists when x(m) rises from 0 at m0 along the real branch below it.
-            ds = np.geomspace(1e-12, 1e8, 2000)
+            ds = np.geomspace(1e-12, 1e8, 500)
             # walked lazily: the scan ends at the first point past the maximum, or at once
             # when the branch is not real at m0 (linear, or no gap)
             arg, prev = None, self._log_x_real(m0 - ds[0])
