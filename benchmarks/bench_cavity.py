@@ -14,10 +14,12 @@ finite N (THEORY §6); the cavity by its population size and output grid.
 
     python benchmarks/bench_cavity.py [--networks 8] [--width 1000]
 
-Last run (2 cores, 2026-11-23): cavity quantiles 282 s at SE <= 0.002, fraction outside 12.9 s
-at SE 0.00017; Monte Carlo N = 1000 x 8 networks 6.9 s at SE 0.015 / 0.0006. SE sqrt(t):
-quantiles 0.030 (cavity) vs 0.038 (MC), fraction outside 0.0006 vs 0.0016, i.e. Monte Carlo
-needs ~450 s and ~93 s for the cavity's errors, and still carries its finite-N bias.
+Last run (2 cores, 2026-12-03, one population serving 8 singular-value points and all
+radii): cavity quantiles 106.6 s at SE <= 0.008 (282 s before, one point at a time),
+fraction outside 15.6 s at SE 0.00017; Monte Carlo N = 1000 x 8 networks 8.6 s at SE
+0.009-0.015 / 0.0006. SE sqrt(t): quantiles 0.080 (cavity) vs 0.043 (MC), fraction
+outside 0.0007 vs 0.0018. The cavity's 0.99 quantile (0.856) sits 0.07 above Monte Carlo's
+(0.782): the finite-N and population-size biases of the top tail.
 """
 
 import argparse
