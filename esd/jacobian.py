@@ -98,7 +98,7 @@ class JacobianESD:
         """m and w at log z = t (Im t in [0, pi)), each point from infinity."""
         t = np.ascontiguousarray(t, dtype=np.complex128)
         ms, ws, res, status = K.solve_points(t, self._mu1, self._log_m1, *self._args())
-        self._raise_failures(np.exp(t), res, status)
+        self._raise_failures(t, res, status)
         return ms, ws
 
     def _solve_real(self, logx):
@@ -110,20 +110,22 @@ class JacobianESD:
         ms, ws, res, status, polished = K.solve_real_axis_parallel(
             np.ascontiguousarray(logx[order]), nchunks, config.REAL_AXIS_DELTA, self._mu1,
             self._log_m1, *self._args())
-        self._raise_failures(np.exp(logx[order]), res, status)
+        self._raise_failures(logx[order], res, status)
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
         return ms[inv], ws[inv]
 
     @staticmethod
-    def _raise_failures(points, res, status):
+    def _raise_failures(log_points, res, status):
+        """ConvergenceError at the first failed point (given as log z: exponentiated only
+        here, since deep networks' grids overflow exp)."""
         bad = np.flatnonzero(status != K.OK)
         if bad.size:
             k = bad[0]
-            raise ConvergenceError("Jacobian ESD solver", complex(points[k]), float(res[k]),
+            raise ConvergenceError("Jacobian ESD solver", complex(np.exp(log_points[k])), float(res[k]),
                                    config.NEWTON_MAX_ITER,
                                    f"{_STATUS.get(int(status[k]), 'failed')}; {bad.size} of "
-                                   f"{len(points)} points failed")
+                                   f"{len(log_points)} points failed")
 
     # ------------------------------------------------------------ transforms
     def m_transform(self, z) -> np.ndarray:
