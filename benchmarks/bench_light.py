@@ -19,19 +19,11 @@ import time
 import numpy as np
 
 import esd
+from bench_solver import best_time   # the benchmarks folder is on sys.path when run as a script
 
 CASES = [("linear", 3, 1.0, 0.0), ("linear", 20, 1.0, 0.0), ("linear", 100, 1.0, 0.0),
          ("relu", 3, 1.4142, 0.1), ("relu", 20, 1.4142, 0.1), ("relu", 100, 1.4142, 0.1),
          ("hard-tanh", 3, 1.2, 0.1), ("hard-tanh", 20, 1.2, 0.1), ("tanh", 100, 1.5, 0.1)]
-
-
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.min(times))
 
 
 def main():
