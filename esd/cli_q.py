@@ -116,7 +116,61 @@ def _one_file(args, options):
     return [row], params
 
 
+def _kac_rice_mc(args):
+    """``predict-q --method kac-rice-mc``: the finite-N Kac-Rice estimator per (N, L)."""
+    import numpy as np
+
+    from validation.kacrice import kac_rice
+    if args.weights != "gaussian":
+        raise InvalidParameter("weights", args.weights, "--method kac-rice-mc supports gaussian "
+                               "weights so far (the last layer is integrated out exactly)")
+    widths, depths = _ranges(args)
+    start = time.perf_counter()
+    cells = [(w, d) for d in depths for w in widths]
+    seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
+    rows = []
+    for (width, depth), seed in zip(cells, seeds):
+        est = kac_rice(args.activation, args.sigma_w, args.sigma_b, depth, width,
+                       samples=args.samples, seed=np.random.default_rng(seed),
+                       progress=not args.json)
+        rows.append({"width": width, "depth": depth, **est.to_dict()})
+    out = {"params": {"method": "kac-rice-mc", "activation": args.activation, "weights": args.weights,
+                      "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "widths": widths,
+                      "depths": depths, "samples": args.samples, "seed": args.seed},
+           "predictions": rows, "seconds": time.perf_counter() - start}
+    if args.measured:
+        by_key = {(r["width"], r["depth"]): r for r in rows}
+        out["comparison"] = []
+        for m in _load_measured(args.measured):
+            r = by_key.get((m["width"], m["depth"]))
+            if r is None:
+                continue
+            lo, hi = m["q_all"]["mean_ci"]
+            v, se = r["expected_q_all"]["value"], r["expected_q_all"]["stderr"]
+            out["comparison"].append({
+                "width": m["width"], "depth": m["depth"], "measured_q_all": m["q_all"]["mean"],
+                "measured_ci": [lo, hi], "expected_q_all": v, "stderr": se,
+                # the two error bars (CI of the measured mean, 2 SE of the estimate) overlap
+                "within_error_bars": bool(v + 2 * se >= lo and v - 2 * se <= hi),
+                "measured_index_sum_ok": m.get("index_sum_ok")})
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+        return 0
+    print(f"{'N':>5} {'L':>4} {'E[Q_all]':>16} {'E[Q_stable]':>16} {'mean index':>16} {'ESS':>8}")
+    for r in rows:
+        cell = [f"{r[k]['value']:.3f} +- {r[k]['stderr']:.3f}"
+                for k in ("expected_q_all", "expected_q_stable", "index_mean")]
+        print(f"{r['width']:>5} {r['depth']:>4} {cell[0]:>16} {cell[1]:>16} {cell[2]:>16} {r['ess']:>8.0f}")
+    for c in out.get("comparison", []):
+        print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
+              f"{c['measured_ci']}; Kac-Rice {c['expected_q_all']:.3f} +- {c['stderr']:.3f}: "
+              f"{'within' if c['within_error_bars'] else 'outside'} the error bars")
+    return 0
+
+
 def cmd_predict_q(args):
+    if args.method == "kac-rice-mc":
+        return _kac_rice_mc(args)
     from .qpredict import predict_q
     from .spec import NetworkSpec
     widths, depths = _ranges(args)
@@ -292,6 +346,12 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, weig
                     "measured error bars.")
     add_network_options(pq, weights=weights_all, depth=False)
     g = pq.add_argument_group("grid")
+    g.add_argument("--method", choices=["theory", "kac-rice-mc"], default="theory",
+                   help="theory: the large-N predictors (default); kac-rice-mc: the finite-N "
+                        "Kac-Rice integral by importance sampling, no search (gaussian weights, "
+                        "sigma_b > 0, increasing activations)")
+    g.add_argument("--samples", type=int_at_least("samples", 2), default=20000,
+                   help="importance samples per cell for kac-rice-mc (default 20000)")
     g.add_argument("--population", type=int_at_least("population", 100), default=1000,
                    help="cavity population for cauchy/stable weights (default 1000)")
     g.add_argument("--repeats", type=int_at_least("repeats", 2), default=2,
@@ -301,7 +361,7 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, weig
                    help="input scales gamma_0 / gamma* of the heavy-tailed Kac-Rice family "
                         "(default 0.25,0.5,1,2,4; 1 is always included)")
     g.add_argument("--seed", type=int_at_least("seed", 0), default=None,
-                   help="seed of the cavity solver (cauchy/stable weights)")
+                   help="seed of the cavity solver (cauchy/stable weights) or of kac-rice-mc")
     g.add_argument("--width", default="30", help="N: a number, list or range (default 30)")
     g.add_argument("--depth", default="1", help="L: a number, list or range like 1:64 (default 1)")
     g.add_argument("--measured", metavar="PATH.json", default=None,

@@ -112,3 +112,27 @@ def test_bad_input_is_one_line_with_exit_2(args, name):
     res = run(*args)
     assert res.returncode == 2, res.stderr
     assert name in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_predict_q_kac_rice_mc_json_and_measured(tmp_path, capsys):
+    base = ["--activation", "sigmoid", "--sigma-w", "1.5", "--sigma-b", "0.5", "--width", "6,8",
+            "--depth", "1,2", "--seed", "0"]
+    assert main(["fixed-points", *base, "--nets", "3", "--starts", "40", "--workers", "1",
+                 "--json"]) == 0
+    measured = tmp_path / "fp.json"
+    measured.write_text(capsys.readouterr().out)
+    assert main(["predict-q", "--method", "kac-rice-mc", *base, "--samples", "2000",
+                 "--measured", str(measured), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["width"], r["depth"]) for r in out["predictions"]] == [(6, 1), (8, 1), (6, 2), (8, 2)]
+    for r in out["predictions"]:
+        for key in ("expected_q_all", "expected_q_stable", "index_mean"):
+            assert set(r[key]) == {"value", "stderr"}
+        assert abs(r["index_mean"]["value"] - 1.0) <= 3 * r["index_mean"]["stderr"] + 1e-9
+        assert r["ess"] > 100
+    assert all(c["within_error_bars"] for c in out["comparison"]) and len(out["comparison"]) == 4
+
+
+def test_predict_q_kac_rice_mc_refuses_heavy_tails(capsys):
+    assert main(["predict-q", "--method", "kac-rice-mc", "--weights", "cauchy", "--json"]) == 2
+    assert "gaussian" in capsys.readouterr().err
