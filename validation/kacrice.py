@@ -24,9 +24,15 @@ covariance ``diag(sigma_w^2/N, ..., sigma_b^2)``, so ``(W_L x_{L-1} + b_L)_i`` a
 The conditional law of a row z = (w_i, b_i) given ``a . z = u_i`` (a = (x_{L-1}, 1)) is
 ``z' + Sigma a (u_i - a . z') / v`` with z' drawn from the prior: exact, no rejection.
 
-**Importance sampling.** u is drawn from the stationary law ``N(0, q*)`` of the
-pre-activations, so the weight ``prod_i N(u_i; 0, v) / N(u_i; 0, q*)`` stays of order 1 (v
-fluctuates around q* by O(N^-1/2) per coordinate); everything else comes from the prior.
+**Importance sampling.** The integrand is an isotropic gaussian in u of variance v(u),
+and v ranges over ``[sigma_b^2, sigma_w^2 max phi^2 + sigma_b^2]`` whatever the network. So
+u is drawn from a scale mixture: ``N(0, s_k I)`` with ``PROPOSAL_SCALES`` variances s_k
+geometric over that range, plus the stationary ``q*``, in equal shares; the weight
+``prod_i N(u_i; 0, v) / q(u)`` is then bounded by about the number of components, where a
+single ``N(0, q*)`` left the small-v region (a fixed point near x = 0: u ~ b) and the
+saturated one unsampled (measured, tanh sigma_w 2, sigma_b 0.3, N = 10, L = 1: ESS 2 of
+20,000 and a mean index of -6 +- 7 with N(0, q*) alone; ESS 4,400 and 1.01 +- 0.03 with
+the mixture). Everything else comes from the prior.
 From the same samples:
 
 * ``|det(I - J)|``               -> E[Q_all];
@@ -58,6 +64,8 @@ __all__ = ["KacRiceEstimate", "kac_rice"]
 
 #: Activations with phi' > 0 everywhere (the change of variables x = phi(u) needs it).
 INCREASING = ("tanh", "sigmoid", "erf", "linear")
+#: Geometric variances of the proposal's scale mixture (module docstring), besides q*.
+PROPOSAL_SCALES = 8
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,26 @@ def conditioned_last_layer(rng, x, u, sigma_w, sigma_b):
     return log_p, w, b
 
 
-def _batch(rng, act, sigma_w, sigma_b, depth, n, size, q0, last_layer):
+def proposal_variances(act, sigma_w, sigma_b, q0):
+    """The variances of the scale mixture u is drawn from: geometric over the range of v,
+    ``[sigma_b^2, sigma_w^2 max phi^2 + sigma_b^2]`` (at least up to 4 q* for unbounded phi),
+    and q*."""
+    top = sigma_w ** 2 + sigma_b ** 2 if act.name != "linear" else max(4.0 * q0, sigma_b ** 2 * 4.0)
+    return np.append(np.geomspace(sigma_b ** 2, top, PROPOSAL_SCALES), q0)
+
+
+def _draw_u(rng, variances, size, n):
+    """u from the equal-share mixture of N(0, s I), s in ``variances``, and log q(u)."""
+    comp = rng.integers(0, variances.size, size=size)
+    u = rng.standard_normal((size, n)) * np.sqrt(variances[comp])[:, None]
+    log_k = np.stack([np.sum(_log_normal(u, v), axis=-1) for v in variances])
+    top = log_k.max(axis=0)
+    return u, top + np.log(np.mean(np.exp(log_k - top), axis=0))
+
+
+def _batch(rng, act, sigma_w, sigma_b, depth, n, size, variances, last_layer):
     """Per sample: log weight without |det|, log|det(I - J)|, sign det(I - J), rho(J) < 1."""
-    u = rng.standard_normal((size, n)) * math.sqrt(q0)
-    log_q = np.sum(_log_normal(u, q0), axis=-1)
+    u, log_q = _draw_u(rng, variances, size, n)
     x = np.asarray(act.phi(u), dtype=float)
     jac = np.broadcast_to(np.eye(n), (size, n, n))
     for _ in range(depth - 1):
@@ -157,14 +181,16 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, batch
     if progress:
         from tqdm.auto import tqdm
         sizes = tqdm(sizes, desc=f"Kac-Rice N={width} L={depth}", unit="batch", leave=False)
-    parts = [_batch(rng, act, float(sigma_w), float(sigma_b), int(depth), int(width), size, q0,
-                    _last_layer) for size in sizes]
+    variances = proposal_variances(act, float(sigma_w), float(sigma_b), q0)
+    parts = [_batch(rng, act, float(sigma_w), float(sigma_b), int(depth), int(width), size,
+                    variances, _last_layer) for size in sizes]
     log_w0, logdet, sign, stable = (np.concatenate(p) for p in zip(*parts))
     w_abs = np.exp(log_w0 + logdet)
     ess = float(np.sum(w_abs) ** 2 / max(np.sum(w_abs * w_abs), 1e-300))
     params = {"activation": act.name, "weights": "gaussian", "sigma_w": float(sigma_w),
               "sigma_b": float(sigma_b), "depth": int(depth), "width": int(width),
-              "samples": int(samples), "proposal": f"u ~ N(0, q*), q* = {q0:.6g}",
+              "samples": int(samples), "q_star": q0,
+              "proposal_variances": variances.tolist(),
               "seed_entropy": str(getattr(getattr(rng.bit_generator, "seed_seq", None), "entropy", None))}
     return KacRiceEstimate(_mean_se(w_abs), _mean_se(w_abs * stable), _mean_se(sign * w_abs),
                            ess, int(samples), params)
