@@ -69,6 +69,9 @@ def add_cavity_options(p, seed=True):
                    help="population size of the cavity solver (default 4000)")
     h.add_argument("--repeats", type=_int_at_least("repeats", 2), default=3,
                    help="independent runs for the standard errors (default 3)")
+    h.add_argument("--sweeps", type=_int_at_least("sweeps", 2), default=30,
+                   help="population sweeps averaged per point (default 30; the standard error "
+                        "falls roughly like sweeps^-1/2, the time rises linearly)")
     if seed:
         h.add_argument("--seed", type=_int_at_least("seed", 0), default=None,
                        help="seed of the population dynamics (default: fresh entropy)")

@@ -56,7 +56,7 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
     with bar:
         model = HeavyTailedJacobian(args.activation, args.sigma_w, args.sigma_b, args.depth,
                                     alpha=alpha, population=args.population, repeats=args.repeats,
-                                    progress=bar.update, rng=args.seed)
+                                    sweeps=args.sweeps, progress=bar.update, rng=args.seed)
         bar.total = args.repeats * (model.quantile_grid()[0].size + radii.size)
         q = model.log_singular_value_quantiles(QUANTILES)
         bar.total = bar.n + args.repeats * radii.size
@@ -92,7 +92,8 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         "spectral_radius": None if radius is None else _scalar(radius.mean),
         "spectral_radius_stderr": None if radius is None else _scalar(radius.stderr),
         "spectral_radius_definition": "0.999 quantile of |lambda(J)| (the maximum diverges with N)",
-        "cavity": {"population": args.population, "repeats": args.repeats, "seed": args.seed,
+        "cavity": {"population": args.population, "repeats": args.repeats, "sweeps": args.sweeps,
+                   "seed": args.seed,
                    "convergence": {"quantiles": q.convergence, "radial_cdf": radial.convergence}},
         "solve_seconds": time.perf_counter() - start,
     }

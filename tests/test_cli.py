@@ -69,9 +69,10 @@ def test_theory_heavy_tailed_json_keys():
     # plus log10_singular_value_quantiles keyed by probability, each with its standard error.
     res = run("theory", "--activation", "tanh", "--weights", "cauchy", "--sigma-w", "1",
               "--sigma-b", "0.1", "--depth", "1", "--population", "400", "--repeats", "2",
-              "--seed", "3", "--json")
+              "--sweeps", "20", "--seed", "3", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
+    assert out["cavity"]["sweeps"] == 20 and out["cavity"]["population"] == 400
     q = out["log10_singular_value_quantiles"]
     assert list(q) == ["0.5", "0.75", "0.9", "0.99"]
     assert q["0.5"] < q["0.75"] < q["0.9"] < q["0.99"]
