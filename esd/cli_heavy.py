@@ -51,12 +51,12 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
     warm_up()
     start = time.perf_counter()
     radii = np.array(RADII + (SPECTRAL_RADIUS_GRID if eigenvalues else ()))
-    # the walk along s stops once the quantiles are bracketed: its length is an upper bound
     bar = tqdm(unit="point", desc="cavity", leave=False, disable=None)
     with bar:
         model = HeavyTailedJacobian(args.activation, args.sigma_w, args.sigma_b, args.depth,
                                     alpha=alpha, population=args.population, repeats=args.repeats,
                                     sweeps=args.sweeps, progress=bar.update, rng=args.seed)
+        # the walk along s stops once the quantiles are bracketed: its length is an upper bound
         bar.total = args.repeats * (model.quantile_grid()[0].size + radii.size)
         q = model.log_singular_value_quantiles(QUANTILES)
         bar.total = bar.n + args.repeats * radii.size

@@ -343,7 +343,9 @@ def add_parsers(sub, add_network_options, add_output_options, int_at_least, weig
                     "§5) from the layer-dependent mean field (gaussian/orthogonal) or the "
                     "cavity solver (cauchy/stable: over the input scales gamma_0, and for J "
                     "at a fixed point); with --measured, which of them falls within the "
-                    "measured error bars.")
+                    "measured error bars. --method kac-rice-mc estimates E[Q_all], E[Q_stable] "
+                    "and the mean index at the given finite N instead (gaussian weights), by "
+                    "importance sampling of the Kac-Rice integral.")
     add_network_options(pq, weights=weights_all, depth=False)
     g = pq.add_argument_group("grid")
     g.add_argument("--method", choices=["theory", "kac-rice-mc"], default="theory",

@@ -108,9 +108,9 @@ def conditioned_last_layer(rng, x, u, sigma_w, sigma_b):
 
 def proposal_variances(act, sigma_w, sigma_b, q0):
     """The variances of the scale mixture u is drawn from: geometric over the range of v,
-    ``[sigma_b^2, sigma_w^2 max phi^2 + sigma_b^2]`` (at least up to 4 q* for unbounded phi),
+    ``[sigma_b^2, sigma_w^2 max phi^2 + sigma_b^2]`` (up to 4 q* for linear, whose phi is unbounded),
     and q*."""
-    top = sigma_w ** 2 + sigma_b ** 2 if act.name != "linear" else max(4.0 * q0, sigma_b ** 2 * 4.0)
+    top = sigma_w ** 2 + sigma_b ** 2 if act.name != "linear" else 4.0 * q0
     return np.append(np.geomspace(sigma_b ** 2, top, PROPOSAL_SCALES), q0)
 
 
@@ -127,14 +127,14 @@ def _batch(rng, act, sigma_w, sigma_b, depth, n, size, variances, last_layer):
     """Per sample: log weight without |det|, log|det(I - J)|, sign det(I - J), rho(J) < 1."""
     u, log_q = _draw_u(rng, variances, size, n)
     x = np.asarray(act.phi(u), dtype=float)
-    jac = np.broadcast_to(np.eye(n), (size, n, n))
+    jac = None                                   # J of the layers so far (None: identity)
     for _ in range(depth - 1):
         w = rng.standard_normal((size, n, n)) * (sigma_w / math.sqrt(n))
         h = np.einsum("bij,bj->bi", w, x) + rng.standard_normal((size, n)) * sigma_b
-        jac = np.asarray(act.dphi(h), dtype=float)[:, :, None] * (w @ jac)
+        jac = np.asarray(act.dphi(h), dtype=float)[:, :, None] * (w if jac is None else w @ jac)
         x = np.asarray(act.phi(h), dtype=float)
     log_p, w_last, _ = last_layer(rng, x, u, sigma_w, sigma_b)
-    jac = np.asarray(act.dphi(u), dtype=float)[:, :, None] * (w_last @ jac)
+    jac = np.asarray(act.dphi(u), dtype=float)[:, :, None] * (w_last if jac is None else w_last @ jac)
     sign, logdet = np.linalg.slogdet(np.eye(n) - jac)
     stable = np.max(np.abs(np.linalg.eigvals(jac)), axis=-1) < 1.0
     return log_p - log_q, logdet, sign, stable
