@@ -6,7 +6,13 @@ drawn on the host, so one seed gives the same network on every backend.
 """
 
 from .backend import BACKENDS, asarray, eigvals, get_namespace, is_cupy, is_numpy, namespace, to_numpy
+from .compare import compare, compare_heavy
+from .fixedpoints import FixedPointResult, find_fixed_points
 from .jacobians import forward, jacobian, jacobian_spectra
+from .kacrice import KacRiceEstimate, kac_rice
+from .montecarlo import Simulation, simulate
+from .qstats import q_statistics
+from .sweep import SweepResult, make_grid, run_sweep
 from .sampling import (LAWS, LayeredNetwork, Network, load_network, sample_layered, sample_network,
                        stationary_inputs)
 
@@ -14,5 +20,7 @@ __all__ = [
     "BACKENDS", "asarray", "eigvals", "get_namespace", "is_cupy", "is_numpy", "namespace", "to_numpy",
     "forward", "jacobian", "jacobian_spectra",
     "LAWS", "LayeredNetwork", "Network", "load_network", "sample_layered", "sample_network",
-    "stationary_inputs",
+    "stationary_inputs", "compare", "compare_heavy", "FixedPointResult", "find_fixed_points",
+    "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
+    "SweepResult", "make_grid", "run_sweep",
 ]
