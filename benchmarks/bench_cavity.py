@@ -10,7 +10,7 @@ sigma_w = 1, sigma_b = 0.1, depth 3.
 
 Printed per method: wall time, SE, and the cost-normalised error ``SE sqrt(t)`` (the error one
 second of work buys, for errors scaling as t^(-1/2)). Monte Carlo is additionally biased at
-finite N (THEORY §6); the cavity by its population size and output grid.
+finite N (docs/theory/validation.md); the cavity by its population size and output grid.
 
     python benchmarks/bench_cavity.py [--networks 8] [--width 1000]
 
@@ -31,7 +31,7 @@ PROBS = (0.5, 0.75, 0.9, 0.99)
 
 
 def cavity(depth):
-    from esd.cavity import HeavyTailedJacobian
+    from esd.heavy.cavity import HeavyTailedJacobian
     # the solver's default sweeps, burn-in and tree truncation: the settings validated
     # against simulation (cheaper ones move the 0.99 quantile by +0.05)
     h = HeavyTailedJacobian("tanh", 1.0, 0.1, depth, population=3000, repeats=2, rng=1)
@@ -78,10 +78,10 @@ def main():
     need_f = mt * (mfse / max(fse, 1e-12)) ** 2
     print(f"Monte Carlo time to the cavity's frac_out SE: ~{need_f:.0f} s, at N = {a.width}, "
           f"whose finite-N bias the cavity does not have")
-    from esd.lyapunov import log_spectrum_moments
+    from esd.heavy.lyapunov import log_spectrum_moments
     t = time.perf_counter()
     m = log_spectrum_moments("tanh", 1.0, 0.1, 1.5, a.depth)
-    print(f"exact mean log|lambda| (alpha = 1.5, esd.lyapunov): {m.mean_log_singular_value:.4f} "
+    print(f"exact mean log|lambda| (alpha = 1.5, esd.heavy.lyapunov): {m.mean_log_singular_value:.4f} "
           f"in {time.perf_counter() - t:.2f} s (no sampling error)")
 
 

@@ -32,7 +32,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from validation.fixedpoints import _Map, find_fixed_points, iterate_flops  # noqa: E402
+from validation.fixedpoints import find_fixed_points, iterate_flops  # noqa: E402
+from validation.netmap import _Map  # noqa: E402
 from validation.sampling import sample_network  # noqa: E402
 
 
@@ -80,7 +81,8 @@ def finder_profile(width, depth, starts, newton_starts):
 
 
 def sweep_time(depths, nets, starts):
-    from validation.sweep import fixed_point_cell, make_grid, parse_range, run_sweep
+    from validation.cells import make_grid, parse_range
+    from validation.sweep import fixed_point_cell, run_sweep
     cells = [dict(activation="sigmoid", weights="cauchy", sigma_w=4.0, sigma_b=0.5, **c)
              for c in make_grid(width=[30], depth=[int(v) for v in parse_range(depths, name="--sweep-depths")])]
     with tempfile.TemporaryDirectory() as tmp:

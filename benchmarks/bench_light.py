@@ -14,11 +14,11 @@ L = 100 (no path should be slower than that case). Best of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import esd
+from esd.light.solve import warm_up
 from bench_solver import best_time   # the benchmarks folder is on sys.path when run as a script
 
 CASES = [("linear", 3, 1.0, 0.0), ("linear", 20, 1.0, 0.0), ("linear", 100, 1.0, 0.0),
@@ -35,7 +35,7 @@ def main():
         from freealg.distributions import FussCatalan
     except ImportError:
         FussCatalan = None
-    esd.jacobian.warm_up()
+    warm_up()
     rows = []
     for act, depth, sw, sb in CASES:
         spec = esd.NetworkSpec(act, weights="gaussian", sigma_w=sw, sigma_b=sb, depth=depth)

@@ -4,7 +4,7 @@ Each activation is an :class:`Activation` with the same methods: ``phi``, ``dphi
 length map ``length_map(q) = E[phi(sqrt(q) Z)^2]``, the slope moments
 ``slope_moments(q) = (E[d], ..., E[d^4])`` with ``d = phi'(sqrt(q) Z)^2``, and the
 slope law ``slope_law(q)`` as a discrete measure the solver integrates against.
-Closed forms are used where they exist (linear, relu, hard-tanh, erf; THEORY.md §3.1);
+Closed forms are used where they exist (linear, relu, hard-tanh, erf; docs/theory/light-tailed.md);
 otherwise Gaussian expectations are computed by the trapezoid rule, which converges
 geometrically for integrands analytic in a strip. Kinked activations never go through
 quadrature: their slope law is Bernoulli(p) exactly.

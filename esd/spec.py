@@ -39,7 +39,7 @@ def _per_layer(name, value, depth, *, low, low_open):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A deep random network (THEORY.md §1): depth L layers of width N -> infinity.
+    """A deep random network (docs/theory/model.md): depth L layers of width N -> infinity.
 
     Parameters
     ----------

@@ -92,7 +92,7 @@ HEAVY_RADIAL = {"activation": "tanh", "sigma_w": 1.0, "sigma_b": 0.1, "width": 3
 def heavy_radial():
     """P(|lambda| <= r) for cauchy tanh networks at L = 1 and 3: where the eigenvalues of J
     sit at a typical input and at the network's own fixed points."""
-    from esd.cavity import HeavyTailedJacobian
+    from esd.heavy.cavity import HeavyTailedJacobian
     from validation.basins import jacobian_eigenvalues
     from validation.fixedpoints import find_fixed_points
     from validation.montecarlo import simulate
@@ -168,7 +168,7 @@ def _q_cells(law):
 
 def q_curves():
     """Q(N0, L) of sigmoid networks for gaussian vs cauchy weights at two widths."""
-    from esd.cli_q import q_row
+    from esd.cli.q import q_row
     from esd.plots import plot_q_curves
     from validation.sweep import fixed_point_cell, run_sweep
     FP.mkdir(exist_ok=True)
@@ -199,9 +199,9 @@ HEAVY_PREDICTION = {"activation": "sigmoid", "weights": "cauchy", "s": 1.0, "sig
 def q_prediction_heavy():
     """Kac-Rice and unstable-count predictions from the cavity solver (over input scales,
     and for J at a fixed point) against the measured Q_all of q_curves()."""
-    from esd.cli_q import compare_predictions
+    from esd.cli.q import compare_predictions
     from esd.plots import plot_q_prediction
-    from esd.qpredict import heavy_counts, heavy_rates
+    from esd.qtheory.predict import heavy_counts, heavy_rates
     hp = HEAVY_PREDICTION
     width = hp["width"]
     sigma_w = hp["s"] * width

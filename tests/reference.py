@@ -3,7 +3,7 @@
 Independent of the ``esd`` package: nothing here imports it.  Everything is evaluated with
 mpmath at ``dps`` decimal digits (default 30) and is meant as an oracle for tests.
 
-Equations (THEORY.md sections 3.1-3.5; Pennington's sign convention
+Equations (docs/theory/light-tailed.md and docs/theory/check-values.md; Pennington's sign convention
 ``G(z) = int rho(t) / (z - t) dt``, ``Im G < 0`` for ``Im z > 0``):
 
 * mean field: ``V(q) = E[phi(sqrt(q) Z)^2]``, ``q_1 = sigma_w1^2 * input_variance + sigma_b1^2``,
@@ -714,7 +714,7 @@ def mp_density(name, weights, sigma_ws, qs, x, m_start, w_starts, *, dps=DEFAULT
 
 
 def mp_m2_formula(weights, sigma_ws, laws, *, dps=DEFAULT_DPS):
-    """``(m_1, m_2)`` of J J^T from THEORY.md 3.4: ``m_1 = prod chi_l``; gaussian
+    """``(m_1, m_2)`` of J J^T from docs/theory/check-values.md: ``m_1 = prod chi_l``; gaussian
     ``m_2 = m_1^2 (1 + sum mu2/mu1^2)``, orthogonal ``m_2 = m_1^2 (1 + sum (mu2/mu1^2 - 1))``."""
     _check_weights(weights)
     with mp.workdps(dps):

@@ -1,4 +1,4 @@
-"""Basin labels and spectra at fixed points, on exact oracles (THEORY.md §2)."""
+"""Basin labels and spectra at fixed points, on exact oracles (docs/theory/fixed-points.md)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import esd
 from esd.exceptions import InvalidParameter
 from validation.basins import basin_labels, jacobian_eigenvalues
 from validation.fixedpoints import find_fixed_points
-from validation.sampling import Network
+from validation.networks import Network
 
 
 def _tanh_map(a, d):

@@ -1,4 +1,4 @@
-"""Heavy-tailed cavity solver (esd.cavity): validation, reproducibility, simulation agreement.
+"""Heavy-tailed cavity solver (esd.heavy.cavity): validation, reproducibility, simulation agreement.
 
 Default tests are light (a few seconds each on 2 cores); comparisons needing several widths
 or depths are marked ``slow``.
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from esd import InvalidParameter
-from esd.cavity import CavityResult, HeavyTailedJacobian, _log_linear_integral, singular_value_density
+from esd.heavy.cavity import HeavyTailedJacobian, singular_value_density
+from esd.heavy.cavity_result import CavityResult, _log_linear_integral
 
 TOP_TAIL_L3 = 0.12   # measured: cavity 0.864 +- 0.02 vs simulation 0.791 (P = 3000, grid = 17)
 SMALL = dict(population=1500, sweeps=20, burn_in=20, repeats=2, n_explicit=16, grid=9)
@@ -64,11 +65,11 @@ def test_seeded_runs_are_reproducible_and_dict_carries_params():
     assert np.all(np.isfinite(a.stderr)) and a.convergence < 0.2
 
 
-# -- one layer: THEORY §4.1 check values --------------------------------------------------------
+# -- one layer: docs/theory/heavy-tailed.md check values ----------------------------------------
 def test_one_layer_tanh_check_values():
-    """THEORY §4.1 (simulation N = 500): rho_s(0.3) = 0.82, rho_s(1) = 0.288, rho_s(2) = 0.055;
-    population dynamics there: 0.83 / 0.266 / 0.052. Allow the stated population-dynamics
-    deviation (t_min bulk approximation, ~8%) plus 4 standard errors."""
+    """docs/theory/heavy-tailed.md (simulation N = 500): rho_s(0.3) = 0.82, rho_s(1) = 0.288,
+    rho_s(2) = 0.055; population dynamics there: 0.83 / 0.266 / 0.052. Allow the stated
+    population-dynamics deviation (t_min bulk approximation, ~8%) plus 4 standard errors."""
     h = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, population=3000, sweeps=20, burn_in=15,
                             repeats=2, n_explicit=24, rng=11)
     res = h.singular_value_density([0.3, 1.0, 2.0])
@@ -79,7 +80,7 @@ def test_one_layer_tanh_check_values():
 
 @pytest.mark.slow
 def test_one_layer_sigmoid_check_values():
-    """THEORY §4.1 sigmoid sigma_w = 4, sigma_b = 0.5: simulation 0.750 / 0.164 / 0.0107 at
+    """docs/theory/heavy-tailed.md sigmoid sigma_w = 4, sigma_b = 0.5: simulation 0.750 / 0.164 / 0.0107 at
     s = 0.3 / 1 / 3; the decoupled-slope values 0.559 / 0.168 / 0.0248 are excluded."""
     h = HeavyTailedJacobian("sigmoid", 4.0, 0.5, 1, population=6000, sweeps=30, burn_in=20,
                             repeats=2, n_explicit=32, rng=12)
@@ -117,7 +118,7 @@ def test_radial_cdf_is_monotone_and_bounded():
 
 
 def test_decoupled_is_worse_than_coupled_for_eigenvalues():
-    """Regression guard (THEORY §4: decoupling D from W moved the fraction of eigenvalues
+    """Regression guard (docs/theory/heavy-tailed.md: decoupling D from W moved the fraction of eigenvalues
     outside the unit circle from ~0.003 to ~0.1 for tanh). One layer: simulation gives a
     fraction of order 1e-3; the coupled cavity must be close to it, the decoupled one far."""
     kw = dict(population=1500, sweeps=15, burn_in=15, repeats=2, n_explicit=16, grid=5)
@@ -170,7 +171,7 @@ def test_log_linear_integral_is_exact_for_exponential_tails():
 
 def test_log_growth_scales_with_depth_for_identical_layers():
     """K = L int log max(1, |mu|) dmu_C: the closed network's layers are identical, so K / L
-    does not depend on L; f_out = 1 - F_C(1) neither (THEORY §5 note)."""
+    does not depend on L; f_out = 1 - F_C(1) neither (docs/theory/q-predictors.md note)."""
     kw = dict(population=800, sweeps=12, burn_in=12, repeats=2, n_explicit=16, grid=5, closed=True)
     one = HeavyTailedJacobian("tanh", 1.0, 0.1, 1, rng=6, **kw).log_growth()
     two = HeavyTailedJacobian("tanh", 1.0, 0.1, 2, rng=6, **kw).log_growth()
@@ -206,7 +207,7 @@ def test_closed_network_against_fixed_points_in_simulation():
 
 @pytest.mark.slow
 def test_fraction_outside_against_simulation_tanh_depth4():
-    """THEORY §4.2: tanh L = 4, N = 600: 0.003..0.005 (decoupled/rotated: 0.125 / 0.013)."""
+    """docs/theory/heavy-tailed.md: tanh L = 4, N = 600: 0.003..0.005 (decoupled/rotated: 0.125 / 0.013)."""
     from validation.montecarlo import simulate
     sim = simulate("tanh", "cauchy", 1.0, 0.1, 4, 400, 4, seed=8)
     frac_sim = float(np.mean(np.abs(sim.eigs) > 1.0))

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from esd.cavity import HeavyTailedJacobian
+from esd.heavy.cavity import HeavyTailedJacobian
 from validation.compare import compare_heavy
 from validation.montecarlo import simulate
 

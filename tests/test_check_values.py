@@ -1,4 +1,5 @@
-"""THEORY.md §3.4 and §3.5 check values, to 1e-8 relative or better."""
+"""Check values of docs/theory/check-values.md and of the radial law (docs/theory/light-tailed.md), to 1e-8
+relative or better."""
 
 import math
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from esd import JacobianESD, NetworkSpec
-from esd.meanfield import mean_field
+from esd.light.meanfield import mean_field
 
 
 @pytest.mark.parametrize("L", [1, 2, 5, 10, 30])
@@ -79,7 +80,7 @@ def test_critical_bernoulli_edge_asymptotics():
 
 @pytest.mark.parametrize("L", [1, 2, 3, 10])
 def test_relu_radial_law(L):
-    # Critical gaussian relu: F(r) = 1 - p + r^(2/L) / sigma_w^2 (THEORY.md §3.5).
+    # Critical gaussian relu: F(r) = 1 - p + r^(2/L) / sigma_w^2 (docs/theory/light-tailed.md).
     sol = JacobianESD(NetworkSpec("relu", sigma_w=math.sqrt(2.0), depth=L))
     r = np.array([0.01, 0.1, 0.3, 0.5, 0.8, 0.95])
     expected = 0.5 + r ** (2.0 / L) / 2.0

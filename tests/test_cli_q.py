@@ -57,7 +57,7 @@ def test_gaussian_sigmoid_has_one_fixed_point_from_the_cli(capsys):
 
 
 def test_fixed_points_of_a_weights_file(tmp_path, capsys):
-    # Coordinate-wise tanh(2x) in d = 3: 27 fixed points, 8 stable (THEORY.md §2 oracle).
+    # Coordinate-wise tanh(2x) in d = 3: 27 fixed points, 8 stable (docs/theory/fixed-points.md oracle).
     path = tmp_path / "net.npz"
     np.savez(path, W=2.0 * np.eye(3)[None], b=np.zeros((1, 3)))
     assert main(["fixed-points", "--activation", "tanh", "--weights-file", str(path),

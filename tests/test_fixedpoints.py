@@ -16,7 +16,8 @@ from esd.activations import get_activation
 from esd.exceptions import InvalidParameter
 from validation.fixedpoints import (FixedPointResult, find_fixed_points, iterate_flops,
                                     lipschitz_bound)
-from validation.sampling import Network, sample_network
+from validation.networks import Network
+from validation.sampling import sample_network
 
 TANH = get_activation("tanh")
 
@@ -87,7 +88,7 @@ def test_any_diagonal_tanh_map_has_3_to_the_d_fixed_points(slopes):
     assert (r.q_all, r.q_stable, r.index_sum) == (3 ** d, 2 ** d, 1)
 
 
-# -- weight-tied double well with coupling 1/m^2 (Ke et al., THEORY §2) ------------------------
+# -- weight-tied double well with coupling 1/m^2 (Ke et al., docs/theory/fixed-points.md) ------
 @pytest.mark.parametrize("m2, d", [(100.0, 3), (10.0, 4)])
 def test_double_well_with_weak_coupling_keeps_2_to_the_d_attractors(m2, d):
     coupling = np.random.default_rng(0).standard_normal((d, d))
@@ -105,7 +106,7 @@ def test_double_well_with_strong_coupling_has_fewer_attractors():
     assert 1 <= r.q_stable < 2 ** d and r.index_sum == 1
 
 
-# -- gaussian sigmoid: one fixed point at every depth (THEORY §2) ------------------------------
+# -- gaussian sigmoid: one fixed point at every depth (docs/theory/fixed-points.md) ------------
 @pytest.mark.parametrize("width", [10, 30])
 @pytest.mark.parametrize("depth", [1, 2, 5, 20])
 def test_gaussian_sigmoid_has_exactly_one_fixed_point(width, depth):

@@ -9,7 +9,8 @@ import esd
 from esd.exceptions import InvalidParameter
 from validation.basins import iterate_map, jacobians
 from validation.fixedpoints import find_fixed_points, iterate_flops, lipschitz_bound
-from validation.sampling import LayeredNetwork, sample_layered, sample_network
+from validation.networks import LayeredNetwork
+from validation.sampling import sample_layered, sample_network
 
 
 @pytest.mark.parametrize("law", ["gaussian", "orthogonal", "cauchy", "stable"])

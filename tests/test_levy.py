@@ -1,4 +1,4 @@
-"""Lévy-matrix spectral law (THEORY.md §4 building block): check values, limits, simulation."""
+"""Lévy-matrix spectral law (docs/theory/heavy-tailed.md building block): check values, limits, simulation."""
 
 import contextlib
 import math
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import esd.levy
+import esd.heavy.levy
 from esd import ConvergenceError, InvalidParameter
-from esd.levy import levy_density, levy_scale, levy_stieltjes, levy_y
-from esd.stable import stable_expect
+from esd.heavy.levy import levy_density, levy_scale, levy_stieltjes, levy_y
+from esd.heavy.stable_quadrature import stable_expect
 from validation.sampling import standard_stable
 
 try:
@@ -68,8 +68,8 @@ def test_cauchy_check_values():
     for x, r in zip((1.0, 2.0), rho[1:]):
         _, ref = mp_cauchy_levy(x, complex(levy_y(x, 1.0)))
         assert r == pytest.approx(ref, rel=1e-12)
-    # THEORY.md §4 quotes 0.3177 / 0.1300 / 0.0661. The 4-digit values of the exact law are
-    # 0.3183 (= 1/pi) / 0.1300 / 0.0660 (rho(2) = 0.066041): THEORY's rho(0) and rho(2) are
+    # docs/theory/heavy-tailed.md quotes 0.3177 / 0.1300 / 0.0661. The 4-digit values of the exact law are
+    # 0.3183 (= 1/pi) / 0.1300 / 0.0660 (rho(2) = 0.066041): the page's rho(0) and rho(2) are
     # off in the fourth digit (its simulation, 0.315 / 0.126 / 0.065, cannot tell).
     assert round(float(rho[1]), 4) == 0.1300
     assert round(float(rho[0]), 4) == 0.3183 and round(float(rho[2]), 4) == 0.0660
@@ -205,7 +205,7 @@ def test_invalid_parameters(call):
 
 
 def test_convergence_error_names_point_and_residual(monkeypatch):
-    monkeypatch.setattr(esd.levy, "_TOL", 0.0)        # unreachable: every solve must fail loudly
+    monkeypatch.setattr(esd.heavy.levy, "_TOL", 0.0)        # unreachable: every solve must fail loudly
     with pytest.raises(ConvergenceError) as info:
         levy_density(np.array([0.5, 1.0]), 1.2)
     assert info.value.point is not None and info.value.residual >= 0.0

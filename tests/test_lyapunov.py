@@ -1,4 +1,4 @@
-"""Exact logarithmic order parameters of heavy-tailed Jacobians (esd.lyapunov)."""
+"""Exact logarithmic order parameters of heavy-tailed Jacobians (esd.heavy.lyapunov)."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from esd import InvalidParameter
-from esd.lyapunov import levy_mean_log, log_spectrum_moments
-from esd.stable import mean_log_slope
+from esd.heavy.lyapunov import levy_mean_log, log_spectrum_moments
+from esd.heavy.scale_map import mean_log_slope
 from validation.sampling import sample_network, standard_stable, stationary_inputs
 
 
@@ -30,7 +30,7 @@ def test_levy_mean_log_against_slogdet(alpha, reference):
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 1.8])
 def test_levy_log_quadrature_integrates_the_density_to_one(alpha):
-    from esd.lyapunov import _levy_log_integrals
+    from esd.heavy.lyapunov import _levy_log_integrals
     mass, _ = _levy_log_integrals(alpha)
     assert mass == pytest.approx(1.0, abs=1e-8)
 

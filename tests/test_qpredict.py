@@ -1,4 +1,4 @@
-"""The Q(N, L) predictors of THEORY.md §5 against closed forms (issue 4)."""
+"""The Q(N, L) predictors of docs/theory/q-predictors.md against closed forms (issue 4)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import esd
-from esd.qpredict import kac_rice_rate, log_growth, predict_q
+from esd.qtheory.predict import kac_rice_rate, log_growth, predict_q
 
 
 @pytest.mark.parametrize("sigma2, depth", [(3.0, 1), (3.0, 3), (5.0, 2)])
@@ -25,8 +25,9 @@ def test_log_growth_is_zero_inside_the_unit_disc():
 
 
 def test_identical_layers_make_the_rate_linear_in_depth():
-    # Radii of the eigenvalue law scale as a power L of the one-layer radii (§5 note), so
-    # ∫ log max(1, |lambda|) grows linearly with L at the stationary point.
+    # Radii of the eigenvalue law scale as a power L of the one-layer radii (note in
+    # docs/theory/q-predictors.md), so ∫ log max(1, |lambda|) grows linearly with L at the
+    # stationary point.
     rates = [kac_rice_rate(esd.NetworkSpec("tanh", sigma_w=2.0, sigma_b=0.1, depth=L),
                            esd.q_star(esd.get_activation("tanh"), 2.0, 0.1))["log_growth"]
              for L in (1, 2, 4)]
@@ -34,7 +35,7 @@ def test_identical_layers_make_the_rate_linear_in_depth():
 
 
 def test_gaussian_sigmoid_below_two_is_a_contraction():
-    # phi' <= 1/4 and ||W|| -> 2 sigma_w: Lipschitz bound (sigma_w / 2)^L < 1 (THEORY §2).
+    # phi' <= 1/4 and ||W|| -> 2 sigma_w: Lipschitz bound (sigma_w / 2)^L < 1 (docs/theory/fixed-points.md).
     for depth in (1, 3, 8):
         p = predict_q(esd.NetworkSpec("sigmoid", sigma_w=1.5, sigma_b=0.5, depth=depth), 30)
         assert p.contraction["q_is_one"]
@@ -62,7 +63,7 @@ def test_bad_input():
 
 
 def test_heavy_tailed_predictors_from_the_cavity_solver():
-    from esd.qpredict import heavy_counts, heavy_rates, predict_q_heavy
+    from esd.qtheory.predict import heavy_counts, heavy_rates, predict_q_heavy
     rates = heavy_rates("sigmoid", 6.0, 0.5, 1, population=300, repeats=2, rng=4,
                         input_scales=(2.0, 0.5))
     # gamma* is always among the solved scales (sorted): the unstable count is read there

@@ -57,7 +57,7 @@ Q_GRID = ["1e-3", "0.05", "1", "30", "1e3"]
 
 @pytest.mark.parametrize("q", Q_GRID)
 def test_ref_erf_slope_moments_closed_form(q):
-    """erf (normalised): mu_k = (1 + k pi q)^(-1/2) (THEORY.md 3.1)."""
+    """erf (normalised): mu_k = (1 + k pi q)^(-1/2) (docs/theory/light-tailed.md)."""
     with mp.workdps(DPS):
         q = mp.mpf(q)
         for k in (1, 2, 3, 4):
@@ -334,7 +334,7 @@ MOMENT_CASES = [
 @pytest.mark.parametrize("name,weights,sigma_ws,input_variance", MOMENT_CASES)
 def test_ref_moments_at_large_z(name, weights, sigma_ws, input_variance):
     """z (z m - m1) -> m2 as |z| -> inf: checks exponents of (1 + m) and m, and the grouping,
-    against THEORY.md 3.4 (m1 = prod chi_l; m2 for gaussian / orthogonal weights)."""
+    against docs/theory/check-values.md (m1 = prod chi_l; m2 for gaussian / orthogonal weights)."""
     sb = 0.05 if name == "tanh" else 0.5
     depth = len(sigma_ws)
     with mp.workdps(DPS):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from esd import get_activation
-from esd import _kernels as K
-from esd.transforms import to_freealg_sign
+from esd.light import _slope_kernels as K
+from esd.light.transforms import to_freealg_sign
 from reference import mp_M_slope
 
 

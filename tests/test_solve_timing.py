@@ -10,7 +10,7 @@ import sys
 SCRIPT = """
 import json
 import esd
-from esd.jacobian import solve
+from esd.light.solve import solve
 spec = esd.NetworkSpec("relu", weights="gaussian", sigma_w=1.4142, sigma_b=0.1, depth=6)
 first = solve(spec, grid=200)[0]["solve_seconds"]
 second = solve(spec, grid=200)[0]["solve_seconds"]

@@ -1,4 +1,4 @@
-"""Exact stable mean field (THEORY.md §4): density, expectations, scale map, simulation."""
+"""Exact stable mean field (docs/theory/heavy-tailed.md): density, expectations, scale map, simulation."""
 
 import math
 
@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from esd import InvalidParameter, get_activation
-from esd.meanfield import q_star
-from esd.stable import (alpha_moment, gamma_star, layer_scales, mean_log_slope, scale_map,
-                        slope_expect, stable_abs_moment, stable_expect, stable_kl, stable_pdf)
+from esd.light.meanfield import q_star
+from esd.heavy.scale_map import (alpha_moment, gamma_star, layer_scales, mean_log_slope, scale_map,
+                                 slope_expect, stable_kl)
+from esd.heavy.stable import stable_abs_moment, stable_pdf
+from esd.heavy.stable_quadrature import stable_expect
 from validation.sampling import sample_network, standard_stable
 
 

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 
 from esd.exceptions import BackendUnavailable, InvalidParameter
-from validation import sweep
+from validation import cells
 from validation.qstats import q_statistics, summarize, wilson_interval
-from validation.sweep import (CheckpointError, CorruptedCheckpoint, ForeignCheckpoint, cell_id, fixed_point_cell,
-                              make_grid, network_seed, parse_range, run_sweep)
+from validation.cells import cell_id, make_grid, network_seed, parse_range
+from validation.checkpoint import CheckpointError, CorruptedCheckpoint, ForeignCheckpoint
+from validation.sweep import fixed_point_cell, run_sweep
 
 CELLS = make_grid(width=[4, 16], weights=["cauchy", "gaussian"])
 NETS = 5
@@ -430,7 +431,7 @@ def test_failed_write_leaves_no_cell_file(reference, tmp_path, monkeypatch):
     for cell_file in tmp_path.glob("cell-*.json"):  # every file written is complete and verifies
         data = json.loads(cell_file.read_text())
         payload = {k: v for k, v in data.items() if k != "checksum"}
-        assert sweep._sha256(sweep.canonical_json(payload)) == data["checksum"]
+        assert cells._sha256(cells.canonical_json(payload)) == data["checksum"]
 
 
 # -- argument errors ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from safetensors.numpy import save_file
 from esd.exceptions import InvalidParameter
 from training.data import Dataset, load_dataset, split
 from training.modelio import load_layers, save_layers
-from validation.sampling import load_network
+from validation.networks import load_network
 
 
 def _raises(call, *names):

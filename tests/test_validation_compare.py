@@ -10,7 +10,8 @@ import pytest
 
 import esd
 from validation.campaign import Case, run_case, sigma_w_for_chi
-from validation.compare import TheoryCDF, compare, fit_width_trend, ks_distance
+from validation.compare import compare, fit_width_trend
+from validation.distances import TheoryCDF, ks_distance
 from validation.montecarlo import simulate
 
 
@@ -26,7 +27,8 @@ def test_m1_is_chi_to_the_L_within_sampling_error():
 
 
 def test_relu_radial_law_in_simulation():
-    # Critical gaussian relu: F(r) = 1/2 + r^(2/L)/2 (THEORY.md §3.5), checked on the eigenvalues.
+    # Critical gaussian relu: F(r) = 1/2 + r^(2/L)/2 (docs/theory/light-tailed.md), checked on
+    # the eigenvalues.
     L, N = 3, 300
     sim = simulate("relu", "gaussian", math.sqrt(2.0), 0.0, L, N, 4, seed=2)
     r = np.abs(sim.eigs.ravel())
@@ -114,7 +116,7 @@ def test_conditioned_mean_field_reproduces_the_law_it_is_given():
     spec = esd.NetworkSpec("relu", sigma_w=math.sqrt(2.0), depth=3)
     sol = esd.JacobianESD(spec)
     slopes = np.tile(np.repeat([0.0, 1.0], 500), (3, 1))
-    cond = esd.JacobianESD(spec, esd.meanfield.conditioned_mean_field(spec, slopes))
+    cond = esd.JacobianESD(spec, esd.light.meanfield.conditioned_mean_field(spec, slopes))
     np.testing.assert_allclose(cond.moments, sol.moments, rtol=1e-12)
     assert cond.atom_at_zero == pytest.approx(0.5, abs=1e-15)
     F = np.array([0.6, 0.75, 0.9])
@@ -124,9 +126,9 @@ def test_conditioned_mean_field_reproduces_the_law_it_is_given():
 def test_conditioned_mean_field_rejects_bad_slopes():
     spec = esd.NetworkSpec("tanh", sigma_w=1.0, depth=2)
     with pytest.raises(esd.InvalidParameter, match="slopes"):
-        esd.meanfield.conditioned_mean_field(spec, np.ones((3, 10)))
+        esd.light.meanfield.conditioned_mean_field(spec, np.ones((3, 10)))
     with pytest.raises(esd.InvalidParameter, match="slopes"):
-        esd.meanfield.conditioned_mean_field(spec, np.full((2, 10), np.nan))
+        esd.light.meanfield.conditioned_mean_field(spec, np.full((2, 10), np.nan))
 
 
 def test_conditioning_on_slopes_resolves_the_thin_ring():

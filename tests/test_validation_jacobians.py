@@ -20,7 +20,8 @@ from esd.activations import ACTIVATIONS
 from esd.exceptions import BackendUnavailable, InvalidParameter
 from validation import backend, xp_activations
 from validation.jacobians import QR_BLOCK_COND, forward, jacobian, jacobian_spectra
-from validation.sampling import Network, sample_network, stationary_inputs
+from validation.networks import Network
+from validation.sampling import sample_network, stationary_inputs
 
 NP = backend.namespace("numpy")
 XS = backend.namespace("array_api_strict")

@@ -11,8 +11,8 @@ import pytest
 import esd
 from esd.exceptions import InvalidParameter
 from validation import backend
-from validation.sampling import (LAWS, Network, load_network, sample_network, standard_stable,
-                                 stationary_inputs)
+from validation.networks import Network, load_network
+from validation.sampling import LAWS, sample_network, standard_stable, stationary_inputs
 
 XP_STRICT = backend.namespace("array_api_strict")
 

@@ -77,7 +77,7 @@ def theory_report(activation, law, sigma_w, sigma_b, depth, *, alpha=None, popul
                  for p in PROBS}
             return {"method": "free probability", "log10_singular_value_quantiles": q,
                     "fraction_outside_unit_circle": float(sol.fraction_outside_unit_circle)}
-        from esd.cavity import HeavyTailedJacobian
+        from esd.heavy.cavity import HeavyTailedJacobian
         cav = HeavyTailedJacobian(activation, sigma_w, sigma_b, depth, alpha=1.0 if alpha is None else alpha,
                                   population=population, repeats=repeats, rng=seed)
         res = cav.log_singular_value_quantiles(PROBS[1:])

@@ -25,7 +25,7 @@ import numpy as np
 
 from esd.exceptions import InvalidParameter
 
-from .modelio import write_atomic
+from .formats import write_atomic
 
 __all__ = ["STATE_SECONDS", "check_run", "read_state", "snapshot_path", "write_state"]
 

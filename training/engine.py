@@ -31,7 +31,8 @@ import numpy as np
 from esd.activations import ACTIVATIONS
 from esd.exceptions import InvalidParameter
 
-from validation.sampling import LAWS, LayeredNetwork, check_widths, sample_layered
+from validation.networks import LayeredNetwork, check_widths
+from validation.sampling import LAWS, sample_layered
 from validation.xp_activations import phi
 
 from . import checkpoint as ckpt

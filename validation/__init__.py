@@ -6,15 +6,16 @@ drawn on the host, so one seed gives the same network on every backend.
 """
 
 from .backend import BACKENDS, asarray, eigvals, get_namespace, is_cupy, is_numpy, namespace, to_numpy
+from .cells import make_grid, parse_range
 from .compare import compare, compare_heavy
 from .fixedpoints import FixedPointResult, find_fixed_points
 from .jacobians import forward, jacobian, jacobian_spectra
 from .kacrice import KacRiceEstimate, kac_rice
 from .montecarlo import Simulation, simulate
+from .networks import LayeredNetwork, Network, load_network
 from .qstats import q_statistics
-from .sweep import SweepResult, make_grid, run_sweep
-from .sampling import (LAWS, LayeredNetwork, Network, load_network, sample_layered, sample_network,
-                       stationary_inputs)
+from .sampling import LAWS, sample_layered, sample_network, stationary_inputs
+from .sweep import SweepResult, fixed_point_cell, run_sweep
 
 __all__ = [
     "BACKENDS", "asarray", "eigvals", "get_namespace", "is_cupy", "is_numpy", "namespace", "to_numpy",
@@ -22,5 +23,5 @@ __all__ = [
     "LAWS", "LayeredNetwork", "Network", "load_network", "sample_layered", "sample_network",
     "stationary_inputs", "compare", "compare_heavy", "FixedPointResult", "find_fixed_points",
     "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
-    "SweepResult", "make_grid", "run_sweep",
+    "SweepResult", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
 ]

@@ -1,4 +1,4 @@
-"""Basins of attraction on a grid of starts, and the spectra of J at fixed points (§2).
+"""Basins of attraction on a grid of starts, and the spectra of J at fixed points (docs/theory/fixed-points.md).
 
 For pictures and per-start bookkeeping: :func:`basin_labels` iterates F from every given
 start and names the attractor it ends on, among those a :class:`FixedPointResult` lists;
@@ -12,7 +12,8 @@ import numpy as np
 
 from esd.exceptions import InvalidParameter
 
-from .fixedpoints import FixedPointResult, _Map, _nearest
+from .fixedpoints import FixedPointResult
+from .netmap import _Map, _nearest
 
 __all__ = ["basin_labels", "iterate_map", "jacobian_eigenvalues", "jacobians"]
 

@@ -3,8 +3,8 @@
     python -m validation.campaign [--quick] [--widths 100,200,400] [--out figures/validation]
 
 Every activation x {gaussian, orthogonal} x depths x sigma_w chosen so that chi < 1, = 1,
-> 1 (THEORY.md §6). Each case is simulated at several widths; the report (Markdown table
-+ figures) gives the §6 metrics per width, the fit ``metric(N) = a + b/N`` of the KS
+> 1 (docs/theory/validation.md). Each case is simulated at several widths; the report (Markdown table
++ figures) gives the metrics of docs/theory/validation.md per width, the fit ``metric(N) = a + b/N`` of the KS
 distance across widths (a ~ 0: the gap is finite-size) and the verdict at the largest width.
 """
 
@@ -20,9 +20,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 import esd
-from esd.meanfield import q_star
+from esd.light.meanfield import q_star
 
-from .compare import TheoryCDF, compare, fit_width_trend
+from .compare import compare, fit_width_trend
+from .distances import TheoryCDF
 from .montecarlo import simulate
 
 __all__ = ["Case", "sigma_w_for_chi", "default_cases", "run_case", "run_campaign"]

@@ -1,12 +1,12 @@
 """Forward passes, input-output Jacobians and their spectra, in any array namespace.
 
-Conventions (THEORY.md §1), row vectors batched over inputs: ``h_l = x_{l-1} W_l^T + b_l``,
+Conventions (docs/theory/model.md), row vectors batched over inputs: ``h_l = x_{l-1} W_l^T + b_l``,
 ``x_l = phi(h_l)``, ``J = D_L W_L ... D_1 W_1`` with ``D_l = diag(phi'(h_l))``. The code
 calls the array API only (``xp.matmul``, ``xp.linalg.qr``, ``svdvals``, ``eigvalsh``);
 the eigenvalues of the non-symmetric J go through :func:`validation.backend.eigvals`,
 the one documented dispatch.
 
-Deep products (THEORY.md §6). Computed as a plain product, J carries an absolute error
+Deep products (docs/theory/validation.md). Computed as a plain product, J carries an absolute error
 ~eps s_max, so singular values below ~1e-10 s_max are lost. ``jacobian_spectra`` then
 accumulates the product with QR: ``Q_0 = I``, ``D_l W_l Q_{l-1} = Q_l R_l``, so
 ``J = Q_L T`` with ``T = R_L ... R_1`` upper triangular and graded (each QR sorts the
@@ -29,7 +29,7 @@ import math
 from esd.exceptions import InvalidParameter
 
 from .backend import asarray, eigvals
-from .sampling import Network
+from .networks import Network
 from .xp_activations import dphi, phi
 
 __all__ = ["forward", "jacobian", "jacobian_spectra", "QR_SPREAD", "QR_BLOCK_COND", "GRAM_RATIO"]

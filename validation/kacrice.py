@@ -58,7 +58,7 @@ import numpy as np
 
 from esd.activations import get_activation
 from esd.exceptions import InvalidParameter
-from esd.meanfield import q_star
+from esd.light.meanfield import q_star
 
 __all__ = ["KacRiceEstimate", "kac_rice"]
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from .backend import namespace, to_numpy
 from .jacobians import jacobian_spectra
-from .sampling import load_network, sample_network, stationary_inputs
+from .networks import load_network
+from .sampling import sample_network, stationary_inputs
 
 __all__ = ["Simulation", "simulate"]
 
@@ -62,7 +63,7 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
     xp = namespace(backend)
     act = get_activation(activation)
     if weights in ("gaussian", "orthogonal"):
-        from esd.meanfield import q_star
+        from esd.light.meanfield import q_star
         sw0 = float(np.ravel(sigma_w)[0])
         sb0 = float(np.ravel(sigma_b)[0])
         q_input = q_star(act, sw0, sb0)
@@ -86,7 +87,7 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
                                  tied=tied, rng=rng, xp=xp)
         if weights in ("gaussian", "orthogonal") and weights_file is None:
             # Inputs whose pre-activations already have the stationary law N(0, q*)
-            # (THEORY.md §6); burn-in converges slowly when chi is near 1.
+            # (docs/theory/validation.md); burn-in converges slowly when chi is near 1.
             z = rng.standard_normal((1, width))
             x0 = np.asarray(act.phi(np.sqrt(q_input) * z), dtype=float)
             # Exact second moment |x0|^2/N = V(q*): removes the O(1/sqrt N) jitter of the

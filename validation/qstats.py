@@ -1,4 +1,4 @@
-"""Statistics of the number of fixed points Q over weight draws (THEORY.md §2).
+"""Statistics of the number of fixed points Q over weight draws (docs/theory/fixed-points.md).
 
 Q(N, L) is a heavy-tailed random variable over networks, so it is reported as a
 distribution, never as one number: mean, median, 10% and 90% quantiles, extremes, and
@@ -182,7 +182,7 @@ def q_statistics(records, rng=None, *, level: float = 0.9, n_boot: int = 2000) -
         fraction of starts ending on a periodic attractor / on no attractor, as
         {value, ci, method="bootstrap"};
         ``index_sum_ok``: the fraction of networks whose index sum is exactly 1 (the
-        check of THEORY.md §2; None counts as failed), as for ``p_multi``;
+        check of docs/theory/fixed-points.md; None counts as failed), as for ``p_multi``;
         ``n_networks``.
     """
     if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
