@@ -44,6 +44,19 @@ From the same samples:
 Each comes with its standard error and the effective sample size ``(sum w)^2 / sum w^2``
 of the weights ``w = prod N(u; 0, v) / q(u) |det(I - J)|``.
 
+**Stable weights** (``W_ij = sigma_w N^(-1/alpha) S``, ``b_i = sigma_b S``, S standard
+symmetric alpha-stable, Cauchy at alpha = 1). S is a gaussian scale mixture,
+``S = sqrt(A) G`` with ``G ~ N(0, 2)`` and A positive (alpha/2)-stable (Laplace transform
+``exp(-s^(alpha/2))``, drawn by Kanter's formula). Drawing the last layer's mixing
+variables A from the prior makes its rows gaussian again, with covariance
+``diag(2 sigma_w^2 N^(-2/alpha) A_i1, ..., 2 sigma_b^2 A_ib)``: the same exact conditioning
+applies row by row, with ``v_i = sum_j 2 sigma_w^2 N^(-2/alpha) A_ij x_j^2 + 2 sigma_b^2 A_ib``.
+Averaged over A, ``N(u_i; 0, v_i)`` is the stable density of ``(W_L x + b_L)_i``. u is then
+drawn from a scale mixture of i.i.d. Student-t(alpha) coordinates (tails ``|u|^(-1-alpha)``,
+those of the target) with scales geometric over the range of the stable scale
+``gamma = (sigma_w^alpha mean|x|^alpha + sigma_b^alpha)^(1/alpha)``, plus gamma*. The
+earlier layers are drawn from the prior.
+
 sigma_b = 0 is refused: an odd activation then has the fixed point x = 0 in every network
 (a point mass the density cannot carry, v = 0 at u = 0).
 """
@@ -58,7 +71,10 @@ import numpy as np
 
 from esd.activations import get_activation
 from esd.exceptions import InvalidParameter
+from esd.heavy.scale_map import gamma_star
 from esd.light.meanfield import q_star
+
+from .sampling import standard_stable
 
 __all__ = ["KacRiceEstimate", "kac_rice"]
 
@@ -66,6 +82,11 @@ __all__ = ["KacRiceEstimate", "kac_rice"]
 INCREASING = ("tanh", "sigmoid", "erf", "linear")
 #: Geometric variances of the proposal's scale mixture (module docstring), besides q*.
 PROPOSAL_SCALES = 8
+#: Candidate sets of the last layer's mixing variables per row (stable weights), of which one
+#: is resampled by its density (:func:`_select_mixing`).
+MIXING_CANDIDATES = 16
+#: Weight laws the estimator integrates (gaussian exactly; stable through its scale mixture).
+LAWS = ("gaussian", "cauchy", "stable")
 
 
 @dataclass(frozen=True)
@@ -91,19 +112,81 @@ def _log_normal(u, var):
     return -0.5 * (u * u / var + np.log(2.0 * math.pi * var))
 
 
-def conditioned_last_layer(rng, x, u, sigma_w, sigma_b):
+def conditioned_last_layer(rng, x, u, s2, t2):
     """(log density of W_L x + b_L at u, W_L, b_L drawn given W_L x + b_L = u), batched:
-    x, u of shape (B, N)."""
-    n = x.shape[-1]
-    s2 = sigma_w ** 2 / n
-    v = s2 * np.sum(x * x, axis=-1) + sigma_b ** 2                     # (B,)
-    log_p = np.sum(_log_normal(u, v[:, None]), axis=-1)
-    w = rng.standard_normal((x.shape[0], n, n)) * math.sqrt(s2)
-    b = rng.standard_normal(x.shape) * sigma_b
-    resid = u - (np.einsum("bij,bj->bi", w, x) + b)                    # (B, N)
-    w = w + (resid / v[:, None])[:, :, None] * (s2 * x)[:, None, :]
-    b = b + resid * (sigma_b ** 2 / v[:, None])
-    return log_p, w, b
+    x, u of shape (B, N); the rows of (W_L, b_L) gaussian with independent entries of
+    variances ``s2`` and ``t2``: scalars, or K candidate sets of shapes (K, B, N, N) and
+    (K, B, N) (the mixing variables of a stable law, see :func:`_select_mixing`)."""
+    batch, n = x.shape
+    if np.ndim(s2) == 4:
+        log_p, s2, t2 = _select_mixing(rng, x, u, s2, t2)
+    else:
+        s2 = np.broadcast_to(np.asarray(s2, dtype=float), (batch, n, n))
+        t2 = np.broadcast_to(np.asarray(t2, dtype=float), (batch, n))
+        v = np.einsum("bij,bj->bi", s2, x * x) + t2
+        log_p = np.sum(_log_normal(u, v), axis=-1)
+    sx = s2 * x[:, None, :]                                           # Sigma a, weight part
+    v = np.einsum("bij,bj->bi", sx, x) + t2                            # (B, N)
+    w = rng.standard_normal((batch, n, n)) * np.sqrt(s2)
+    b = rng.standard_normal((batch, n)) * np.sqrt(t2)
+    resid = (u - (np.einsum("bij,bj->bi", w, x) + b)) / v                # (B, N)
+    return log_p, w + resid[:, :, None] * sx, b + resid * t2
+
+
+def _select_mixing(rng, x, u, s2, t2):
+    """Per row, one of K candidate sets of mixing variables, drawn with probability
+    proportional to its density ``N(u_i; 0, v_i^k)``, and the log of the product over rows
+    of the candidates' mean density. Unbiased: the mean of K prior draws' weights times the
+    resampled draw has the expectation of one weighted prior draw, with ~1/K its variance
+    (sampling-importance-resampling)."""
+    v = np.einsum("kbij,bj->kbi", s2, x * x) + t2                       # (K, B, N)
+    log_w = _log_normal(u[None], v)
+    top = log_w.max(axis=0)
+    w = np.exp(log_w - top)
+    total = w.sum(axis=0)
+    log_p = np.sum(top + np.log(total / w.shape[0]), axis=-1)
+    pick = (np.cumsum(w, axis=0) < rng.random(total.shape) * total).sum(axis=0)
+    pick = np.minimum(pick, w.shape[0] - 1)                              # (B, N)
+    rows = np.take_along_axis(s2, pick[None, :, :, None], axis=0)[0]
+    return log_p, rows, np.take_along_axis(t2, pick[None], axis=0)[0]
+
+
+def positive_stable(rng, beta, shape):
+    """Positive beta-stable samples with Laplace transform ``exp(-s^beta)``, 0 < beta < 1
+    (Kanter 1975): ``A = sin(beta U) / sin(U)^(1/beta) (sin((1 - beta) U) / E)^((1-beta)/beta)``,
+    U uniform on (0, pi), E ~ Exp(1)."""
+    v = math.pi * rng.random(shape)
+    e = np.maximum(rng.standard_exponential(shape), np.finfo(float).tiny)
+    return (np.sin(beta * v) / np.sin(v) ** (1.0 / beta)
+            * (np.sin((1.0 - beta) * v) / e) ** ((1.0 - beta) / beta))
+
+
+@dataclass(frozen=True)
+class _Law:
+    """A weight law as the estimator uses it: draws of the earlier layers, the last layer's
+    row variances (given its mixing variables), and the proposal of u."""
+
+    name: str
+    alpha: float
+    sigma_w: float
+    sigma_b: float
+
+    def layer(self, rng, batch, n):
+        if self.name == "gaussian":
+            return (rng.standard_normal((batch, n, n)) * (self.sigma_w / math.sqrt(n)),
+                    rng.standard_normal((batch, n)) * self.sigma_b)
+        a = self.alpha
+        return (standard_stable(rng, a, (batch, n, n)) * (self.sigma_w * n ** (-1.0 / a)),
+                standard_stable(rng, a, (batch, n)) * self.sigma_b)
+
+    def row_variances(self, rng, batch, n):
+        """The last layer's entry variances: scalars (gaussian), or ``MIXING_CANDIDATES`` sets
+        of mixing variables drawn from the prior (stable)."""
+        if self.name == "gaussian":
+            return self.sigma_w ** 2 / n, self.sigma_b ** 2
+        a, k = self.alpha, MIXING_CANDIDATES
+        return (2.0 * self.sigma_w ** 2 * n ** (-2.0 / a) * positive_stable(rng, a / 2.0, (k, batch, n, n)),
+                2.0 * self.sigma_b ** 2 * positive_stable(rng, a / 2.0, (k, batch, n)))
 
 
 def proposal_variances(act, sigma_w, sigma_b, q0):
@@ -114,26 +197,45 @@ def proposal_variances(act, sigma_w, sigma_b, q0):
     return np.append(np.geomspace(sigma_b ** 2, top, PROPOSAL_SCALES), q0)
 
 
-def _draw_u(rng, variances, size, n):
-    """u from the equal-share mixture of N(0, s I), s in ``variances``, and log q(u)."""
-    comp = rng.integers(0, variances.size, size=size)
-    u = rng.standard_normal((size, n)) * np.sqrt(variances[comp])[:, None]
-    log_k = np.stack([np.sum(_log_normal(u, v), axis=-1) for v in variances])
+def proposal_scales(act, sigma_w, sigma_b, alpha, g0):
+    """Stable weights: the scales of the Student-t(alpha) mixture u is drawn from, geometric
+    over the range of gamma, ``[sigma_b, (sigma_w^alpha max|phi|^alpha + sigma_b^alpha)^(1/alpha)]``,
+    and gamma*."""
+    top = (sigma_w ** alpha + sigma_b ** alpha) ** (1.0 / alpha)
+    return np.append(np.geomspace(sigma_b, top, PROPOSAL_SCALES), g0)
+
+
+def _log_t(u, scale, nu):
+    z = u / scale
+    return (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu) - 0.5 * math.log(nu * math.pi)
+            - np.log(scale) - 0.5 * (nu + 1.0) * np.log1p(z * z / nu))
+
+
+def _draw_u(rng, scales, size, n, nu=None):
+    """u from the equal-share mixture over ``scales`` (variances of N(0, s I), or with
+    ``nu`` scales of i.i.d. Student-t(nu) coordinates), and log q(u)."""
+    comp = rng.integers(0, scales.size, size=size)
+    if nu is None:
+        u = rng.standard_normal((size, n)) * np.sqrt(scales[comp])[:, None]
+        log_k = np.stack([np.sum(_log_normal(u, s), axis=-1) for s in scales])
+    else:
+        u = rng.standard_t(nu, (size, n)) * scales[comp][:, None]
+        log_k = np.stack([np.sum(_log_t(u, s, nu), axis=-1) for s in scales])
     top = log_k.max(axis=0)
     return u, top + np.log(np.mean(np.exp(log_k - top), axis=0))
 
 
-def _batch(rng, act, sigma_w, sigma_b, depth, n, size, variances, last_layer):
+def _batch(rng, act, law, depth, n, size, scales, nu, last_layer):
     """Per sample: log weight without |det|, log|det(I - J)|, sign det(I - J), rho(J) < 1."""
-    u, log_q = _draw_u(rng, variances, size, n)
+    u, log_q = _draw_u(rng, scales, size, n, nu)
     x = np.asarray(act.phi(u), dtype=float)
     jac = None                                   # J of the layers so far (None: identity)
     for _ in range(depth - 1):
-        w = rng.standard_normal((size, n, n)) * (sigma_w / math.sqrt(n))
-        h = np.einsum("bij,bj->bi", w, x) + rng.standard_normal((size, n)) * sigma_b
+        w, b = law.layer(rng, size, n)
+        h = np.einsum("bij,bj->bi", w, x) + b
         jac = np.asarray(act.dphi(h), dtype=float)[:, :, None] * (w if jac is None else w @ jac)
         x = np.asarray(act.phi(h), dtype=float)
-    log_p, w_last, _ = last_layer(rng, x, u, sigma_w, sigma_b)
+    log_p, w_last, _ = last_layer(rng, x, u, *law.row_variances(rng, size, n))
     jac = np.asarray(act.dphi(u), dtype=float)[:, :, None] * (w_last if jac is None else w_last @ jac)
     sign, logdet = np.linalg.slogdet(np.eye(n) - jac)
     stable = np.max(np.abs(np.linalg.eigvals(jac)), axis=-1) < 1.0
@@ -145,14 +247,17 @@ def _mean_se(values):
             "stderr": float(np.std(values, ddof=1) / math.sqrt(values.size))}
 
 
-def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, batch=2000,
-             seed=None, progress=False, _last_layer=conditioned_last_layer) -> KacRiceEstimate:
+def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, weights="gaussian",
+             alpha=None, batch=2000, seed=None, progress=False,
+             _last_layer=conditioned_last_layer) -> KacRiceEstimate:
     """Kac-Rice estimates of E[Q_all], E[Q_stable] and the mean index (module docstring).
 
     Parameters
     ----------
-    activation : one of ``INCREASING``; sigma_w > 0; sigma_b > 0; depth, width >= 1
+    activation : one of ``INCREASING`` (not linear with stable weights); sigma_w > 0;
+        sigma_b > 0; depth, width >= 1
     samples : importance samples (networks with their point u), in batches of ``batch``
+    weights : "gaussian", "cauchy" or "stable" (then ``alpha`` in (0, 2))
     seed : None, int or numpy Generator
     progress : a tqdm bar over the batches on stderr
     """
@@ -160,6 +265,20 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, batch
     if act.name not in INCREASING:
         raise InvalidParameter("activation", act.name, f"must be one of {list(INCREASING)}: the "
                                "Kac-Rice change of variables x = phi(u) needs phi' > 0 everywhere")
+    if weights not in LAWS:
+        raise InvalidParameter("weights", weights, f"must be one of {list(LAWS)}")
+    if weights == "cauchy":
+        alpha = 1.0 if alpha is None else alpha
+        if alpha != 1.0:
+            raise InvalidParameter("alpha", alpha, "must be 1 (or None) for cauchy weights")
+    elif weights == "stable":
+        if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < alpha < 2.0:
+            raise InvalidParameter("alpha", alpha, "must be a number in (0, 2) for stable weights")
+    elif alpha is not None:
+        raise InvalidParameter("alpha", alpha, "applies to cauchy or stable weights only")
+    if weights != "gaussian" and act.name == "linear":
+        raise InvalidParameter("activation", "linear", "must be bounded with stable weights "
+                               "(the scale of a linear network's layers is infinite)")
     for name, value, low in (("sigma_w", sigma_w, 0.0), ("sigma_b", sigma_b, 0.0)):
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
                 or value <= low:
@@ -174,23 +293,30 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, batch
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
         raise InvalidParameter("seed", seed, "must be None, an integer or a numpy Generator") from exc
-    q0 = q_star(act, float(sigma_w), float(sigma_b))
-    if not (math.isfinite(q0) and q0 > 0):
-        raise InvalidParameter("sigma_w", sigma_w, "gives no finite stationary variance q*")
+    sigma_w, sigma_b = float(sigma_w), float(sigma_b)
+    law = _Law(weights, 2.0 if alpha is None else float(alpha), sigma_w, sigma_b)
+    if weights == "gaussian":
+        q0 = q_star(act, sigma_w, sigma_b)
+        if not (math.isfinite(q0) and q0 > 0):
+            raise InvalidParameter("sigma_w", sigma_w, "gives no finite stationary variance q*")
+        scales, nu, stationary = proposal_variances(act, sigma_w, sigma_b, q0), None, {"q_star": q0}
+    else:
+        g0 = gamma_star(act, sigma_w, sigma_b, law.alpha)
+        scales, nu = proposal_scales(act, sigma_w, sigma_b, law.alpha, g0), law.alpha
+        stationary = {"gamma_star": g0}
     sizes = [batch] * (samples // batch) + ([samples % batch] if samples % batch else [])
     if progress:
         from tqdm.auto import tqdm
         sizes = tqdm(sizes, desc=f"Kac-Rice N={width} L={depth}", unit="batch", leave=False)
-    variances = proposal_variances(act, float(sigma_w), float(sigma_b), q0)
-    parts = [_batch(rng, act, float(sigma_w), float(sigma_b), int(depth), int(width), size,
-                    variances, _last_layer) for size in sizes]
+    parts = [_batch(rng, act, law, int(depth), int(width), size, scales, nu, _last_layer)
+             for size in sizes]
     log_w0, logdet, sign, stable = (np.concatenate(p) for p in zip(*parts))
     w_abs = np.exp(log_w0 + logdet)
     ess = float(np.sum(w_abs) ** 2 / max(np.sum(w_abs * w_abs), 1e-300))
-    params = {"activation": act.name, "weights": "gaussian", "sigma_w": float(sigma_w),
-              "sigma_b": float(sigma_b), "depth": int(depth), "width": int(width),
-              "samples": int(samples), "q_star": q0,
-              "proposal_variances": variances.tolist(),
+    params = {"activation": act.name, "weights": weights, "alpha": alpha, "sigma_w": sigma_w,
+              "sigma_b": sigma_b, "depth": int(depth), "width": int(width),
+              "samples": int(samples), **stationary,
+              ("proposal_variances" if nu is None else "proposal_scales"): scales.tolist(),
               "seed_entropy": str(getattr(getattr(rng.bit_generator, "seed_seq", None), "entropy", None))}
     return KacRiceEstimate(_mean_se(w_abs), _mean_se(w_abs * stable), _mean_se(sign * w_abs),
                            ess, int(samples), params)

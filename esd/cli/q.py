@@ -112,9 +112,11 @@ def _kac_rice_mc(args):
     import numpy as np
 
     from validation import kac_rice
-    if args.weights != "gaussian":
-        raise InvalidParameter("weights", args.weights, "--method kac-rice-mc supports gaussian "
-                               "weights so far (the last layer is integrated out exactly)")
+    if args.weights == "orthogonal":
+        raise InvalidParameter("weights", args.weights, "--method kac-rice-mc integrates gaussian, "
+                               "cauchy and stable weights (an orthogonal row is not independent "
+                               "of the others)")
+    alpha = _alpha(args) if args.weights in ("cauchy", "stable") else None
     widths, depths = _ranges(args)
     start = time.perf_counter()
     cells = [(w, d) for d in depths for w in widths]
@@ -122,12 +124,12 @@ def _kac_rice_mc(args):
     rows = []
     for (width, depth), seed in zip(cells, seeds):
         est = kac_rice(args.activation, args.sigma_w, args.sigma_b, depth, width,
-                       samples=args.samples, seed=np.random.default_rng(seed),
-                       progress=not args.json)
+                       samples=args.samples, weights=args.weights, alpha=alpha,
+                       seed=np.random.default_rng(seed), progress=not args.json)
         rows.append({"width": width, "depth": depth, **est.to_dict()})
     out = {"params": {"method": "kac-rice-mc", "activation": args.activation, "weights": args.weights,
                       "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "widths": widths,
-                      "depths": depths, "samples": args.samples, "seed": args.seed},
+                      "alpha": alpha, "depths": depths, "samples": args.samples, "seed": args.seed},
            "predictions": rows, "seconds": time.perf_counter() - start}
     if args.measured:
         by_key = {(r["width"], r["depth"]): r for r in rows}
@@ -340,14 +342,14 @@ def add_parsers(sub) -> None:
                     "cavity solver (cauchy/stable: over the input scales gamma_0, and for J "
                     "at a fixed point); with --measured, which of them falls within the "
                     "measured error bars. --method kac-rice-mc estimates E[Q_all], E[Q_stable] "
-                    "and the mean index at the given finite N instead (gaussian weights), by "
-                    "importance sampling of the Kac-Rice integral.")
+                    "and the mean index at the given finite N instead (gaussian, cauchy or "
+                    "stable weights), by importance sampling of the Kac-Rice integral.")
     add_network_options(pq, weights=SIM_WEIGHT_CHOICES, depth=False)
     g = pq.add_argument_group("grid")
     g.add_argument("--method", choices=["theory", "kac-rice-mc"], default="theory",
                    help="theory: the large-N predictors (default); kac-rice-mc: the finite-N "
-                        "Kac-Rice integral by importance sampling, no search (gaussian weights, "
-                        "sigma_b > 0, increasing activations)")
+                        "Kac-Rice integral by importance sampling, no search (gaussian, cauchy "
+                        "or stable weights, sigma_b > 0, increasing activations)")
     g.add_argument("--samples", type=int_at_least("samples", 2), default=20000,
                    help="importance samples per cell for kac-rice-mc (default 20000)")
     g.add_argument("--population", type=int_at_least("population", 100), default=1000,
