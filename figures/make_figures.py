@@ -1,6 +1,6 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
-    python figures/make_figures.py [--only theory|fixed-points|heavy|trained]
+    python figures/make_figures.py [--only theory|fixed-points|kac-rice|heavy|trained]
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
-import numpy as np
-from matplotlib.figure import Figure
+# The repository first: run as a script, this folder (which holds a validation/ output
+# folder) would otherwise shadow the validation package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import esd
-from esd.plots import plot_density, plot_radial_cdf
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import esd  # noqa: E402
+from esd.plots import plot_density, plot_radial_cdf  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -226,6 +231,98 @@ def q_prediction_heavy():
         indent=1, sort_keys=True))
 
 
+#: Kac-Rice Monte Carlo over the Cauchy cells of Q_SWEEPS (importance samples per cell).
+KR_SAMPLES, KR_SEED = 20000, 7
+
+
+def _overlap(value, stderr, ci):
+    """The estimate's 2-standard-error band meets the measured interval."""
+    return bool(value + 2.0 * stderr >= ci[0] and value - 2.0 * stderr <= ci[1])
+
+
+def kac_rice_table():
+    """Kac-Rice E[Q_all], E[Q_stable] at finite N (validation.kac_rice, no search) against
+    the measured Q of q_curves() on its Cauchy cells; each cell cached in a JSON file."""
+    from validation import kac_rice
+    cache_path = FP / "checkpoints" / "kac_rice_cells.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    measured = json.loads((FP / "q_curves.json").read_text())["results"]
+    rows = []
+    for res in measured:
+        law = res["law"]
+        if law["weights"] != "cauchy":
+            continue
+        for m in res["rows"]:
+            sigma_w = law["s"] * m["width"]
+            key = f"s{law['s']:g}-b{law['sigma_b']:g}-N{m['width']}-L{m['depth']}-S{KR_SAMPLES}"
+            if key not in cache:
+                seed = np.random.SeedSequence([KR_SEED, m["width"], m["depth"], int(10 * law["s"])])
+                est = kac_rice("sigmoid", sigma_w, law["sigma_b"], m["depth"], m["width"],
+                               samples=KR_SAMPLES, weights="cauchy",
+                               seed=np.random.default_rng(seed), progress=True)
+                cache[key] = est.to_dict()
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(cache, sort_keys=True))
+                tmp.replace(cache_path)
+                print(f"[kac-rice] {key}: E[Q_all] {est.expected_q_all['value']:.3f} +- "
+                      f"{est.expected_q_all['stderr']:.3f}, ESS {est.ess:.0f}", flush=True)
+            kr = cache[key]
+            qa, qs = kr["expected_q_all"], kr["expected_q_stable"]
+            rows.append({"s": law["s"], "sigma_b": law["sigma_b"], "width": m["width"],
+                         "depth": m["depth"], "sigma_w": sigma_w,
+                         "measured_q_all": m["q_all"]["mean"], "measured_q_all_ci": m["q_all"]["mean_ci"],
+                         "measured_q_stable": m["q_stable"]["mean"],
+                         "measured_q_stable_ci": m["q_stable"]["mean_ci"],
+                         "index_sum_ok": m["index_sum_ok"],
+                         "kac_rice_q_all": qa, "kac_rice_q_stable": qs,
+                         "kac_rice_index": kr["index_mean"], "ess": kr["ess"],
+                         "q_all_within": _overlap(qa["value"], qa["stderr"], m["q_all"]["mean_ci"]),
+                         "q_stable_within": _overlap(qs["value"], qs["stderr"], m["q_stable"]["mean_ci"])})
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for i, s_val in enumerate(sorted({r["s"] for r in rows})):
+        for j, width in enumerate(sorted({r["width"] for r in rows})):
+            ax = axes[i][j]
+            sel = [r for r in rows if r["s"] == s_val and r["width"] == width]
+            L = np.array([r["depth"] for r in sel])
+            for key, color, label in (("q_all", "C0", "Q_all"), ("q_stable", "C1", "Q_stable")):
+                mean = np.array([r[f"measured_{key}"] for r in sel])
+                ci = np.array([r[f"measured_{key}_ci"] for r in sel])
+                ax.errorbar(L, mean, yerr=[mean - ci[:, 0], ci[:, 1] - mean], fmt="o", color=color,
+                            ms=4, capsize=2, label=f"measured {label} (95% CI)")
+                v = np.array([r[f"kac_rice_{key}"]["value"] for r in sel])
+                se = np.array([r[f"kac_rice_{key}"]["stderr"] for r in sel])
+                ax.plot(L, v, "-", color=color, label=f"Kac-Rice E[{label}]")
+                ax.fill_between(L, v - 2 * se, v + 2 * se, color=color, alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("depth L")
+            ax.set_title(f"sigmoid, cauchy s = {s_val:g} (sigma_w = {s_val * width:g}), "
+                         f"sigma_b = {sel[0]['sigma_b']:g}, N = {width}", fontsize=9)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    fig.savefig(FP / "cauchy_kac_rice.png", dpi=120)
+    share = {k: float(np.mean([r[k] for r in rows])) for k in ("q_all_within", "q_stable_within")}
+    (FP / "cauchy_kac_rice.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, "samples": KR_SAMPLES, "seed": KR_SEED,
+         "share_within_error_bars": share, "rows": rows}, indent=1, sort_keys=True))
+    lines = ["| s | N | L | measured Q_all (CI) | Kac-Rice E[Q_all] | measured Q_stable (CI) "
+             "| Kac-Rice E[Q_stable] | index ok | ESS |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        qa, qs = r["kac_rice_q_all"], r["kac_rice_q_stable"]
+        ca, cs = r["measured_q_all_ci"], r["measured_q_stable_ci"]
+        lines.append(f"| {r['s']:g} | {r['width']} | {r['depth']} | {r['measured_q_all']:.2f} "
+                     f"[{ca[0]:.2f}, {ca[1]:.2f}] | {qa['value']:.2f} ± {qa['stderr']:.2f}"
+                     f"{'' if r['q_all_within'] else ' (out)'} | {r['measured_q_stable']:.2f} "
+                     f"[{cs[0]:.2f}, {cs[1]:.2f}] | {qs['value']:.2f} ± {qs['stderr']:.2f}"
+                     f"{'' if r['q_stable_within'] else ' (out)'} | {r['index_sum_ok']:.2f} "
+                     f"| {r['ess']:.0f} |")
+    lines.append(f"\nwithin error bars: Q_all {share['q_all_within']:.0%}, "
+                 f"Q_stable {share['q_stable_within']:.0%} of {len(rows)} cells")
+    (FP / "cauchy_kac_rice.md").write_text("\n".join(lines) + "\n")
+
+
 def basin_map():
     """Basins of attraction of an N = 2 cauchy sigmoid network, and the eigenvalues of J at
     the fixed points of an N = 60 cauchy tanh network against the unit circle."""
@@ -334,7 +431,8 @@ def trained_networks():
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points", "heavy", "trained"], default=None)
+    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "heavy", "trained"],
+                        default=None)
     only = parser.parse_args().only
     if only in (None, "theory"):
         densities_by_depth()
@@ -346,6 +444,9 @@ if __name__ == "__main__":
         basin_map()
         q_curves()
         q_prediction_heavy()
+        kac_rice_table()
+    if only == "kac-rice":
+        kac_rice_table()
     if only in (None, "trained"):
         trained_networks()
     print("wrote", sorted(str(p.relative_to(HERE)) for p in HERE.rglob("*.png")))

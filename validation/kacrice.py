@@ -82,8 +82,8 @@ __all__ = ["KacRiceEstimate", "kac_rice"]
 INCREASING = ("tanh", "sigmoid", "erf", "linear")
 #: Geometric variances of the proposal's scale mixture (module docstring), besides q*.
 PROPOSAL_SCALES = 8
-#: Candidate sets of the last layer's mixing variables per row (stable weights), of which one
-#: is resampled by its density (:func:`_select_mixing`).
+#: Candidate mixing vectors of the last layer per row (stable weights), of which one is
+#: resampled by its density (:meth:`_Law.row_variances`).
 MIXING_CANDIDATES = 16
 #: Weight laws the estimator integrates (gaussian exactly; stable through its scale mixture).
 LAWS = ("gaussian", "cauchy", "stable")
@@ -112,19 +112,14 @@ def _log_normal(u, var):
     return -0.5 * (u * u / var + np.log(2.0 * math.pi * var))
 
 
-def conditioned_last_layer(rng, x, u, s2, t2):
+def conditioned_last_layer(rng, x, u, law):
     """(log density of W_L x + b_L at u, W_L, b_L drawn given W_L x + b_L = u), batched:
-    x, u of shape (B, N); the rows of (W_L, b_L) gaussian with independent entries of
-    variances ``s2`` and ``t2``: scalars, or K candidate sets of shapes (K, B, N, N) and
-    (K, B, N) (the mixing variables of a stable law, see :func:`_select_mixing`)."""
+    x, u of shape (B, N). The rows of (W_L, b_L) are gaussian given the entry variances
+    ``law.row_variances`` returns (with the log density, exact or unbiased)."""
     batch, n = x.shape
-    if np.ndim(s2) == 4:
-        log_p, s2, t2 = _select_mixing(rng, x, u, s2, t2)
-    else:
-        s2 = np.broadcast_to(np.asarray(s2, dtype=float), (batch, n, n))
-        t2 = np.broadcast_to(np.asarray(t2, dtype=float), (batch, n))
-        v = np.einsum("bij,bj->bi", s2, x * x) + t2
-        log_p = np.sum(_log_normal(u, v), axis=-1)
+    log_p, s2, t2 = law.row_variances(rng, x, u)
+    s2 = np.broadcast_to(np.asarray(s2, dtype=float), (batch, n, n))
+    t2 = np.broadcast_to(np.asarray(t2, dtype=float), (batch, n))
     sx = s2 * x[:, None, :]                                           # Sigma a, weight part
     v = np.einsum("bij,bj->bi", sx, x) + t2                            # (B, N)
     w = rng.standard_normal((batch, n, n)) * np.sqrt(s2)
@@ -133,22 +128,22 @@ def conditioned_last_layer(rng, x, u, s2, t2):
     return log_p, w + resid[:, :, None] * sx, b + resid * t2
 
 
-def _select_mixing(rng, x, u, s2, t2):
-    """Per row, one of K candidate sets of mixing variables, drawn with probability
-    proportional to its density ``N(u_i; 0, v_i^k)``, and the log of the product over rows
-    of the candidates' mean density. Unbiased: the mean of K prior draws' weights times the
-    resampled draw has the expectation of one weighted prior draw, with ~1/K its variance
-    (sampling-importance-resampling)."""
-    v = np.einsum("kbij,bj->kbi", s2, x * x) + t2                       # (K, B, N)
-    log_w = _log_normal(u[None], v)
+def _resample(rng, log_w):
+    """Sampling-importance-resampling over the K candidates (axis 0) of every row: the log of
+    their mean weight and the index of one drawn with probability proportional to its
+    weight. Unbiased: the mean weight times a function of the resampled candidate has the
+    expectation of one weighted candidate, with about 1/K its variance."""
     top = log_w.max(axis=0)
     w = np.exp(log_w - top)
     total = w.sum(axis=0)
-    log_p = np.sum(top + np.log(total / w.shape[0]), axis=-1)
     pick = (np.cumsum(w, axis=0) < rng.random(total.shape) * total).sum(axis=0)
-    pick = np.minimum(pick, w.shape[0] - 1)                              # (B, N)
-    rows = np.take_along_axis(s2, pick[None, :, :, None], axis=0)[0]
-    return log_p, rows, np.take_along_axis(t2, pick[None], axis=0)[0]
+    return top + np.log(total / w.shape[0]), np.minimum(pick, w.shape[0] - 1)
+
+
+def _pick(values, index):
+    """values[index[b, i], b, i, ...] for candidate arrays of shape (K, B, N, ...)."""
+    shape = index.shape + (1,) * (values.ndim - 3)
+    return np.take_along_axis(values, index.reshape((1,) + shape), axis=0)[0]
 
 
 def positive_stable(rng, beta, shape):
@@ -163,8 +158,8 @@ def positive_stable(rng, beta, shape):
 
 @dataclass(frozen=True)
 class _Law:
-    """A weight law as the estimator uses it: draws of the earlier layers, the last layer's
-    row variances (given its mixing variables), and the proposal of u."""
+    """A weight law as the estimator uses it: draws of the earlier layers and, for the last
+    layer, its entries' variances given its mixing variables with the density of u."""
 
     name: str
     alpha: float
@@ -179,14 +174,65 @@ class _Law:
         return (standard_stable(rng, a, (batch, n, n)) * (self.sigma_w * n ** (-1.0 / a)),
                 standard_stable(rng, a, (batch, n)) * self.sigma_b)
 
-    def row_variances(self, rng, batch, n):
-        """The last layer's entry variances: scalars (gaussian), or ``MIXING_CANDIDATES`` sets
-        of mixing variables drawn from the prior (stable)."""
+    def row_variances(self, rng, x, u):
+        """(log prod_i p(u_i), entry variances s2 (B, N, N) or scalar, bias variances t2).
+
+        gaussian: exact, ``v = sigma_w^2 |x|^2 / N + sigma_b^2``. stable: per row, K =
+        ``MIXING_CANDIDATES`` candidate mixing vectors resampled by their density; they
+        are drawn from the prior, and for Cauchy from a defensive mixture that lets one
+        term explain u_i (:func:`_cauchy_candidates`), which keeps rows with |u_i| far in
+        the tail from starving the prior draws.
+        """
+        batch, n = x.shape
         if self.name == "gaussian":
-            return self.sigma_w ** 2 / n, self.sigma_b ** 2
+            v = self.sigma_w ** 2 * np.sum(x * x, axis=-1) / n + self.sigma_b ** 2
+            return np.sum(_log_normal(u, v[:, None]), axis=-1), self.sigma_w ** 2 / n, self.sigma_b ** 2
         a, k = self.alpha, MIXING_CANDIDATES
-        return (2.0 * self.sigma_w ** 2 * n ** (-2.0 / a) * positive_stable(rng, a / 2.0, (k, batch, n, n)),
-                2.0 * self.sigma_b ** 2 * positive_stable(rng, a / 2.0, (k, batch, n)))
+        cw, cb = 2.0 * self.sigma_w ** 2 * n ** (-2.0 / a), 2.0 * self.sigma_b ** 2
+        coef = np.concatenate([np.broadcast_to(cw * x * x, (batch, n))[:, None, :].repeat(n, 1),
+                               np.full((batch, n, 1), cb)], axis=-1)    # (B, N rows, N + 1)
+        if a == 1.0:
+            mix, log_ratio = _cauchy_candidates(rng, coef, u, k)
+        else:
+            mix, log_ratio = positive_stable(rng, a / 2.0, (k,) + coef.shape), 0.0
+        v = np.sum(mix * coef, axis=-1)                                  # (K, B, N)
+        log_p, pick = _resample(rng, _log_normal(u[None], v) - log_ratio)
+        chosen = _pick(mix, pick)                                        # (B, N, N + 1)
+        return np.sum(log_p, axis=-1), cw * chosen[..., :n], cb * chosen[..., n]
+
+
+def _cauchy_candidates(rng, coef, u, k):
+    """K mixing vectors per row for Cauchy weights, with log(proposal / prior).
+
+    The mixing variables are Lévy, prior density ``p(A) = A^(-3/2) e^(-1/(4A)) / (2 sqrt pi)``
+    (so that sqrt(A) N(0, 2) is standard Cauchy). If term j alone carried the row's variance,
+    ``v = c_j A_j``, the posterior of A_j given u would be inverse-gamma(1, beta_j),
+    ``beta_j = 1/4 + u^2 / (2 c_j)``. Each candidate draws every A from the prior (share
+    1/2) or, with share 1/2 split over the terms by ``sqrt(c_j)``, one A_j from that
+    inverse gamma and the others from the prior; its weight divides by the mixture's density
+    relative to the prior, ``1/2 + sum_j pi_j q_j(A_j) / p(A_j)``, with
+    ``q_j / p = 2 sqrt(pi) beta_j A_j^(-1/2) exp(-u^2 / (2 c_j A_j))``.
+    """
+    shape = (k,) + coef.shape                                            # (K, B, N, N + 1)
+    mix = positive_stable(rng, 0.5, shape)
+    root = np.sqrt(coef)
+    share = 0.5 * root / np.sum(root, axis=-1, keepdims=True)             # (B, N, N + 1)
+    live = coef > 0.0                                  # a unit with x_j = 0 carries no variance
+    safe = np.where(live, coef, 1.0)
+    u2 = (u * u)[:, :, None]
+    log_beta = np.logaddexp(math.log(0.25), np.log(np.maximum(u2, 1e-300)) - np.log(2.0 * safe))
+    pick = (np.cumsum(share, axis=-1)[None] < rng.random(shape[:-1])[..., None]).sum(axis=-1)
+    onehot = np.arange(coef.shape[-1]) == pick[..., None]                # none: all from the prior
+    draw = np.exp(np.minimum(log_beta[None] - np.log(rng.standard_exponential(shape[:-1] + (1,))
+                                                   + 1e-300), 700.0))
+    mix = np.where(onehot & live[None], draw, mix)
+    log_ratio = np.where(live[None], 0.5 * math.log(4.0 * math.pi) + log_beta[None]
+                         - 0.5 * np.log(mix) - u2[None] / (2.0 * safe[None] * mix), -np.inf)
+    # log(1/2 + sum_j share_j e^(log_ratio_j)), without overflow
+    terms = np.concatenate([np.full(log_ratio.shape[:-1] + (1,), math.log(0.5)),
+                            np.log(np.maximum(share[None], 1e-300)) + log_ratio], axis=-1)
+    top = np.max(terms, axis=-1)
+    return mix, top + np.log(np.sum(np.exp(terms - top[..., None]), axis=-1))
 
 
 def proposal_variances(act, sigma_w, sigma_b, q0):
@@ -235,7 +281,7 @@ def _batch(rng, act, law, depth, n, size, scales, nu, last_layer):
         h = np.einsum("bij,bj->bi", w, x) + b
         jac = np.asarray(act.dphi(h), dtype=float)[:, :, None] * (w if jac is None else w @ jac)
         x = np.asarray(act.phi(h), dtype=float)
-    log_p, w_last, _ = last_layer(rng, x, u, *law.row_variances(rng, size, n))
+    log_p, w_last, _ = last_layer(rng, x, u, law)
     jac = np.asarray(act.dphi(u), dtype=float)[:, :, None] * (w_last if jac is None else w_last @ jac)
     sign, logdet = np.linalg.slogdet(np.eye(n) - jac)
     stable = np.max(np.abs(np.linalg.eigvals(jac)), axis=-1) < 1.0
