@@ -107,8 +107,8 @@ def _one_file(args, options):
     return [row], params
 
 
-def _kac_rice_mc(args):
-    """``predict-q --method kac-rice-mc``: the finite-N Kac-Rice estimator per (N, L)."""
+def _kac_rice_rows(args, widths, depths):
+    """The finite-N Kac-Rice estimates (validation.kac_rice), one row per (N, L)."""
     import numpy as np
 
     from validation import kac_rice
@@ -117,8 +117,6 @@ def _kac_rice_mc(args):
                                "cauchy and stable weights (an orthogonal row is not independent "
                                "of the others)")
     alpha = _alpha(args) if args.weights in ("cauchy", "stable") else None
-    widths, depths = _ranges(args)
-    start = time.perf_counter()
     cells = [(w, d) for d in depths for w in widths]
     seeds = np.random.SeedSequence(args.seed).spawn(len(cells))
     rows = []
@@ -127,6 +125,15 @@ def _kac_rice_mc(args):
                        samples=args.samples, weights=args.weights, alpha=alpha,
                        seed=np.random.default_rng(seed), progress=not args.json)
         rows.append({"width": width, "depth": depth, **est.to_dict()})
+    return rows
+
+
+def _kac_rice_mc(args):
+    """``predict-q --method kac-rice-mc``: the finite-N Kac-Rice estimator per (N, L)."""
+    widths, depths = _ranges(args)
+    start = time.perf_counter()
+    rows = _kac_rice_rows(args, widths, depths)
+    alpha = _alpha(args) if args.weights in ("cauchy", "stable") else None
     out = {"params": {"method": "kac-rice-mc", "activation": args.activation, "weights": args.weights,
                       "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "widths": widths,
                       "alpha": alpha, "depths": depths, "samples": args.samples, "seed": args.seed},
@@ -180,9 +187,16 @@ def cmd_predict_q(args):
             d = (first if width == widths[0] else _rescale_counts(first, width)).to_dict()
             d.pop("spec")
             rows.append(d)
-    out = {"params": {"activation": args.activation, "weights": args.weights,
-                      "sigma_w": args.sigma_w, "sigma_b": args.sigma_b, "widths": widths,
-                      "depths": depths},
+    if args.method == "all":
+        # the finite-N Kac-Rice estimate beside the large-N candidates, per cell
+        by_key = {(r["width"], r["depth"]): r for r in _kac_rice_rows(args, widths, depths)}
+        for r in rows:
+            kr = by_key[(r["width"], r["depth"])]
+            r["kac_rice_mc"] = {k: kr[k] for k in ("expected_q_all", "expected_q_stable",
+                                                   "index_mean", "ess", "samples")}
+    out = {"params": {"method": args.method, "activation": args.activation,
+                      "weights": args.weights, "sigma_w": args.sigma_w,
+                      "sigma_b": args.sigma_b, "widths": widths, "depths": depths},
            "predictions": rows, "seconds": time.perf_counter() - start}
     measured = None
     if args.measured:
@@ -225,6 +239,12 @@ def _render_predictions(out):
               f"{r['kac_rice']['q_all']:>11.3g} {r['unstable_count']['q_all']:>12.3g} "
               f"{_fmt(r['contraction']['lipschitz_bound']):>10} "
               f"{str(r['contraction']['q_is_one']):>14}")
+        if "kac_rice_mc" in r:
+            e = r["kac_rice_mc"]
+            print(f"{'':>11}finite-N Kac-Rice: E[Q_all] {e['expected_q_all']['value']:.3f} +- "
+                  f"{e['expected_q_all']['stderr']:.3f}, E[Q_stable] "
+                  f"{e['expected_q_stable']['value']:.3f} +- {e['expected_q_stable']['stderr']:.3f}, "
+                  f"ESS {e['ess']:.0f}")
         if "kac_rice_fixed_point" in r:
             print(f"{'':>11}J at a fixed point: Kac-Rice rate "
                   f"{r['kac_rice_fixed_point']['rate']:.5f}, Q_all (KR) "
@@ -280,6 +300,12 @@ def compare_predictions(predictions, measured) -> list[dict]:
             if extra in p:
                 predicted[extra] = p[extra]["q_all"]
         within = {k: inside(v) for k, v in predicted.items()}
+        if "kac_rice_mc" in p:
+            # an estimate with its own error: its 2-standard-error band meets the interval
+            est = p["kac_rice_mc"]["expected_q_all"]
+            predicted["kac_rice_mc"] = est["value"]
+            within["kac_rice_mc"] = bool(est["value"] + 2 * est["stderr"] >= lo
+                                         and est["value"] - 2 * est["stderr"] <= hi)
         predicted["contraction"] = 1.0 if certain else None
         within["contraction"] = bool(certain and m["q_all"]["max"] == 1)
         out.append({
@@ -346,10 +372,11 @@ def add_parsers(sub) -> None:
                     "stable weights), by importance sampling of the Kac-Rice integral.")
     add_network_options(pq, weights=SIM_WEIGHT_CHOICES, depth=False)
     g = pq.add_argument_group("grid")
-    g.add_argument("--method", choices=["theory", "kac-rice-mc"], default="theory",
+    g.add_argument("--method", choices=["theory", "kac-rice-mc", "all"], default="theory",
                    help="theory: the large-N predictors (default); kac-rice-mc: the finite-N "
                         "Kac-Rice integral by importance sampling, no search (gaussian, cauchy "
-                        "or stable weights, sigma_b > 0, increasing activations)")
+                        "or stable weights, sigma_b > 0, increasing activations); all: both, "
+                        "side by side, each judged by --measured")
     g.add_argument("--samples", type=int_at_least("samples", 2), default=20000,
                    help="importance samples per cell for kac-rice-mc (default 20000)")
     g.add_argument("--population", type=int_at_least("population", 100), default=1000,
