@@ -6,6 +6,8 @@ modules, ``array_api_strict`` is used as is (it proves the code portable). The s
 has no non-symmetric eigenvalue routine, so :func:`eigvals` is the one documented
 dispatch on the namespace; everything else calls ``xp`` only.
 
+Examples
+--------
 >>> xp = namespace("numpy")
 >>> to_numpy(eigvals(asarray([[0.0, -1.0], [1.0, 0.0]], xp), xp))
 array([0.+1.j, 0.-1.j])

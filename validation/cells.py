@@ -125,6 +125,8 @@ def parse_range(text: str, *, name: str = "range") -> list:
     every number is written as one, floats otherwise, computed in decimal so that
     ``"0.1:0.3:0.1"`` is exactly [0.1, 0.2, 0.3].
 
+    Examples
+    --------
     >>> parse_range("1:9:4"), parse_range("0.5:1.5:0.5"), parse_range("8,16,32")
     ([1, 5, 9], [0.5, 1.0, 1.5], [8, 16, 32])
     """
@@ -167,6 +169,8 @@ def make_grid(**axes) -> list[dict]:
     Each axis is a sequence of values or one value (a string, number, bool or None);
     a per-layer ``sigma_w`` is one value, so wrap it: ``sigma_w=[[1.0, 2.0]]``.
 
+    Examples
+    --------
     >>> make_grid(width=[8, 16], depth=parse_range("1:2"), weights="cauchy")  # doctest: +NORMALIZE_WHITESPACE
     [{'width': 8, 'depth': 1, 'weights': 'cauchy'}, {'width': 8, 'depth': 2, 'weights': 'cauchy'},
      {'width': 16, 'depth': 1, 'weights': 'cauchy'}, {'width': 16, 'depth': 2, 'weights': 'cauchy'}]

@@ -73,6 +73,8 @@ def summarize(values, *, rng=None, n_boot: int = 2000, level: float = 0.9) -> di
         ``mean_ci`` and ``median_ci`` ([low, high], percentile bootstrap), ``level``,
         ``n_boot``. With one value both intervals collapse to that value.
 
+    Examples
+    --------
     >>> s = summarize([1, 2, 3, 4, 5, 6, 7, 8, 9], rng=0)
     >>> s["median"], s["q10"], s["q90"]
     (5.0, 1.8, 8.2)
@@ -124,6 +126,8 @@ def wilson_interval(k: int, n: int, level: float = 0.9) -> list[float]:
     ``half = z / (1 + z^2/n) * sqrt(p (1 - p) / n + z^2 / 4n^2)``, with p = k/n and z the
     ``(1 + level)/2`` normal quantile (Wilson 1927).
 
+    Examples
+    --------
     >>> [round(v, 4) for v in wilson_interval(0, 10, level=0.95)]
     [0.0, 0.2775]
     """

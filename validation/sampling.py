@@ -151,6 +151,8 @@ def sample_network(activation, weights, sigma_w, sigma_b, depth, width, *, alpha
     rng : None, seed or numpy.random.Generator
     xp : array namespace or its name; NumPy by default.
 
+    Examples
+    --------
     >>> net = sample_network("tanh", "gaussian", 1.5, 0.1, depth=3, width=4, rng=0)
     >>> net.W.shape, net.b.shape, net.params["law"]
     ((3, 4, 4), (3, 4), 'gaussian')
@@ -200,6 +202,8 @@ def sample_layered(activation, weights, sigma_w, sigma_b, widths, *, alpha=None,
     pre-activation keeps the scale the theory assumes; same draw order (weights of layer
     1..L, then biases). With all widths equal it draws exactly ``sample_network``'s arrays.
 
+    Examples
+    --------
     >>> net = sample_layered("sigmoid", "cauchy", 1.0, 0.5, [8, 3, 8], rng=0)
     >>> [w.shape for w in net.W]
     [(3, 8), (8, 3)]

@@ -305,6 +305,8 @@ def levy_density(x, alpha) -> np.ndarray:
 
     Vectorised over x (about 0.15 s per 200 points).
 
+    Examples
+    --------
     >>> np.round(levy_density([0.0, 1.0, 2.0], 1.0), 6)   # Cauchy entries; rho(0) = 1/pi
     array([0.31831 , 0.130005, 0.066041])
     """

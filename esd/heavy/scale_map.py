@@ -110,6 +110,8 @@ def gamma_star(activation, sigma_w, sigma_b, alpha, gamma0: float = 1.0) -> floa
     alpha < 2 and phi'(0) > 0, ``A(gamma) ~ 2 alpha C_alpha phi'(0)^alpha gamma^alpha log(1/gamma)``
     makes T(gamma) / gamma grow without bound as gamma -> 0, so the fixed point is positive.
 
+    Examples
+    --------
     >>> gamma_star("sigmoid", 3.0, 0.5, 1.0)   # Cauchy + sigmoid: sigma_w / 2 + sigma_b
     2.0
     """

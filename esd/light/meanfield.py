@@ -150,7 +150,7 @@ def conditioned_mean_field(spec: NetworkSpec, slopes) -> MeanField:
 
     ``slopes`` (L, N) holds phi'(h_l,i) of one network at one input. Layer l's squared-slope
     law becomes the empirical measure of d_l,i = slopes[l, i]^2 (atoms of weight 1/N), so
-    the free-product equations of §3.3 and the radial law of §3.5 give the deterministic
+    the free-product equations and the radial law (docs/theory/light-tailed.md) give the deterministic
     equivalent of J conditioned on its diagonal factors D_l. At finite N the empirical
     slope law fluctuates by O(1/sqrt N) around the mean field; for a near-isometric
     network that alone moves the thin eigenvalue ring of J by a sizeable part of its width,

@@ -40,7 +40,7 @@ class SingleRing:
         return total
 
     def radial_cdf(self, r) -> np.ndarray:
-        """F(r) = P(|lambda| <= r) for the eigenvalues of J (Haagerup-Larsen, §3.5):
+        """F(r) = P(|lambda| <= r) for the eigenvalues of J (Haagerup-Larsen; docs/theory/light-tailed.md):
         ``S_{JJ^T}(F(r) - 1) = 1/r^2``, solved for F in (atom, 1) by Brent's method on
         ``y = logit F`` (S is monotone there)."""
         r = as_points("r", r, float)

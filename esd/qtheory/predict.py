@@ -14,7 +14,7 @@ keeps or drops them on that evidence; see ``esd predict-q``):
       rate(q0) = K(q0) - KL(N(0, q0) || N(0, q_L)),
       K(q0) = lim (1/N) log|det(I - J)| = ∫ log|1 - lambda| dmu_J = ∫ log max(1, |lambda|) dmu_J
 
-  (Jensen's formula for the rotation-invariant eigenvalue law of J, §3.5), and
+  (Jensen's formula for the rotation-invariant eigenvalue law of J, docs/theory/light-tailed.md), and
   ``E Q_all ~ exp(N sup_q0 rate(q0))`` to leading exponential order (the O(1) prefactor is
   not computed). The supremum over a one-parameter family is a lower bound on the full
   annealed rate. At the stationary variance q0 = q* every layer is identical and
@@ -100,7 +100,7 @@ def kac_rice_rate(spec: NetworkSpec, q0: float) -> dict:
 
 @dataclass(frozen=True)
 class QPrediction:
-    """The three §5 predictors for one (spec, N)."""
+    """The three predictors (docs/theory/q-predictors.md) for one (spec, N)."""
 
     spec: NetworkSpec
     width: int
@@ -131,7 +131,7 @@ def _sup_rate(spec: NetworkSpec, qs: float) -> dict:
 
 
 def predict_q(spec: NetworkSpec, width: int) -> QPrediction:
-    """The §5 predictors of Q(N, L) for ``spec`` (light-tailed weights) at width N."""
+    """The predictors (docs/theory/q-predictors.md) of Q(N, L) for ``spec`` (light-tailed weights) at width N."""
     if not isinstance(spec, NetworkSpec):
         raise InvalidParameter("spec", spec, "must be an esd.NetworkSpec")
     if not (isinstance(width, (int, np.integer)) and width >= 1):
@@ -239,7 +239,7 @@ def heavy_rates(activation, sigma_w: float, sigma_b: float, depth: int, *, alpha
 
 
 def heavy_counts(rates: dict, width: int) -> dict:
-    """The §5 predictors at width N from :func:`heavy_rates` (one JSON object of
+    """The predictors (docs/theory/q-predictors.md) at width N from :func:`heavy_rates` (one JSON object of
     ``esd predict-q``): Kac-Rice ``exp(N sup rate)``; unstable count ``1 + N f_out`` at
     the stationary input and, when available, at a fixed point; the contraction bound,
     which never certifies Q = 1 here (a stable(alpha) layer's largest weight grows like
@@ -276,7 +276,7 @@ def heavy_counts(rates: dict, width: int) -> dict:
 def predict_q_heavy(activation, sigma_w: float, sigma_b: float, depth: int, width: int, *,
                     alpha: float = 1.0, input_scales=HEAVY_INPUT_SCALES, population: int = 1000,
                     repeats: int = 2, closed: bool = True, rng=None) -> dict:
-    """The §5 predictors for stable(alpha) weights at one (depth, width):
+    """The predictors (docs/theory/q-predictors.md) for stable(alpha) weights at one (depth, width):
     :func:`heavy_counts` of :func:`heavy_rates`."""
     if not (isinstance(width, (int, np.integer)) and width >= 1):
         raise InvalidParameter("width", width, "must be an integer >= 1")
