@@ -288,6 +288,7 @@ def kac_rice_table():
             ax = axes[i][j]
             sel = [r for r in rows if r["s"] == s_val and r["width"] == width]
             L = np.array([r["depth"] for r in sel])
+            tops = []
             for key, color, label in (("q_all", "C0", "Q_all"), ("q_stable", "C1", "Q_stable")):
                 mean = np.array([r[f"measured_{key}"] for r in sel])
                 ci = np.array([r[f"measured_{key}_ci"] for r in sel])
@@ -295,14 +296,22 @@ def kac_rice_table():
                             ms=4, capsize=2, label=f"measured {label} (95% CI)")
                 v = np.array([r[f"kac_rice_{key}"]["value"] for r in sel])
                 se = np.array([r[f"kac_rice_{key}"]["stderr"] for r in sel])
-                ax.plot(L, v, "-", color=color, label=f"Kac-Rice E[{label}]")
-                ax.fill_between(L, v - 2 * se, v + 2 * se, color=color, alpha=0.2)
+                ok = np.array([r["ess"] >= KR_MIN_ESS for r in sel])
+                ax.plot(L, v, "-", color=color, lw=1, alpha=0.6)
+                ax.errorbar(L[ok], v[ok], yerr=2 * se[ok], fmt="s", color=color, ms=4, capsize=2,
+                            label=f"Kac-Rice E[{label}] (2 SE)")
+                if np.any(~ok):
+                    ax.errorbar(L[~ok], v[~ok], yerr=2 * se[~ok], fmt="s", color=color, ms=4,
+                                mfc="none", capsize=2, alpha=0.6,
+                                label=f"Kac-Rice E[{label}], ESS < {KR_MIN_ESS}")
+                tops.append(np.max(np.append(ci[:, 1], (v + 2 * se)[ok])))
             ax.set_xscale("log")
-            ax.set_ylim(bottom=0)
+            # unreliable estimates may run off the top: the axis follows the trusted values
+            ax.set_ylim(0, 1.25 * max(tops))
             ax.set_xlabel("depth L")
             ax.set_title(f"sigmoid, cauchy s = {s_val:g} (sigma_w = {s_val * width:g}), "
                          f"sigma_b = {sel[0]['sigma_b']:g}, N = {width}", fontsize=9)
-            if i == 0 and j == 0:
+            if j == 1:
                 ax.legend(fontsize=7)
     fig.savefig(FP / "cauchy_kac_rice.png", dpi=120)
     # The comparison is informative where both sides can be trusted: the estimate has an ESS
