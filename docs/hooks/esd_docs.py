@@ -37,7 +37,8 @@ def on_page_markdown(markdown, page, config, files):
 #: Figures of the repository's ``figures/`` folder shown in the documentation; they are
 #: served from where ``figures/make_figures.py`` writes them, not copied into docs/.
 FIGURES = ("theory_over_simulation.png", "density_by_depth.png", "fixed_points/q_curves.png",
-           "heavy/radial_law.png", "fixed_points/basins_and_spectra.png")
+           "heavy/radial_law.png", "fixed_points/basins_and_spectra.png",
+           "fixed_points/cauchy_kac_rice.png")
 
 
 def on_files(files, config):
