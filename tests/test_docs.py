@@ -45,7 +45,8 @@ def test_tutorial_runs_as_written(page, tmp_path):
     text = page.read_text()
     if "esd train" in text or "import jax" in text:
         pytest.importorskip("jax")
-    env = dict(os.environ, MPLBACKEND="Agg",
+    # one BLAS thread: on a busy two-core machine oversubscribed threads made one page 5x slower
+    env = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     code = "\n".join(blocks(text, "python"))
     if code:

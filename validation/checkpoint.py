@@ -138,7 +138,7 @@ class _Checkpoint:
             return json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CorruptedCheckpoint(self.path, f"{file.name} cannot be read as JSON ({exc}); delete it, "
-                                      "or rerun with overwrite=True to discard the checkpoint") from exc
+                                      "or rerun with overwrite=True (esd fixed-points --overwrite) to discard the checkpoint") from exc
 
     def _write_manifest(self, config: dict, cells: list) -> None:
         file = self.path / _MANIFEST
@@ -148,7 +148,7 @@ class _Checkpoint:
             if not (isinstance(m, dict) and isinstance(m.get("config"), dict)
                     and isinstance(m.get("cells"), list)):
                 raise CorruptedCheckpoint(self.path, f"{_MANIFEST} is not a sweep manifest; use another "
-                                          "directory, or overwrite=True to discard it")
+                                          "directory, or overwrite=True (esd fixed-points --overwrite) to discard it")
             if _sha256(canonical_json(m["config"])) != m.get("config_hash"):
                 raise CorruptedCheckpoint(self.path, f"{_MANIFEST} fails its checksum (config_hash): it was "
                                           "modified or damaged; overwrite=True discards the checkpoint")
@@ -157,7 +157,7 @@ class _Checkpoint:
                 diff = "; ".join(f"{k} is {theirs.get(k)!r} there, {config.get(k)!r} here"
                                  for k in sorted(set(theirs) | set(config)) if theirs.get(k) != config.get(k))
                 raise ForeignCheckpoint(self.path, f"belongs to another sweep ({diff}); use another "
-                                        "directory, or overwrite=True to discard it")
+                                        "directory, or overwrite=True (esd fixed-points --overwrite) to discard it")
             known = m["cells"]
         elif any(self.path.glob("cell-*")):
             raise CorruptedCheckpoint(self.path, f"holds cell files but no {_MANIFEST}")

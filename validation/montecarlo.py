@@ -104,8 +104,8 @@ def simulate(activation, weights, sigma_w, sigma_b, depth, width, samples, *, se
     params = {"activation": act.name, "weights": weights, "sigma_w": sigma_w,
               "sigma_b": sigma_b, "depth": depth, "width": width, "samples": samples,
               "inputs": "phi(sqrt(q*) z), scaled to |x0|^2/N = V(q*)"
-              if weights in ("gaussian", "orthogonal")
-              else f"burn-in through {burn_in} random layers",
+              if weights in ("gaussian", "orthogonal") and weights_file is None
+              else f"burn-in through {burn_in} layers of the network",
               "alpha": alpha, "tied": tied, "backend": backend, "burn_in": burn_in,
               "weights_file": None if weights_file is None else str(weights_file),
               "seed_entropy": str(root.entropy)}

@@ -253,7 +253,7 @@ def _render_predictions(out):
     for c in out.get("comparison", []):
         print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
               f"{c['measured_ci']}; within error bars: "
-              + ", ".join(k for k, v in c["within_error_bars"].items() if v))
+              + (", ".join(k for k, v in c["within_error_bars"].items() if v) or "none"))
 
 
 def _fmt(value) -> str:
