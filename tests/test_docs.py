@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +22,11 @@ def blocks(text: str, language: str) -> list[str]:
 
 
 def test_mkdocs_build_strict(tmp_path):
-    mkdocs = shutil.which("mkdocs") or pytest.fail("mkdocs is not installed: pip install -e '.[dev]'")
+    if importlib.util.find_spec("mkdocs") is None:
+        pytest.fail("mkdocs is not installed: pip install -e '.[dev]'")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    out = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
+                          "--site-dir", str(tmp_path / "site")],
                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
