@@ -168,3 +168,17 @@ def test_orthogonal_relu_radial_law(L, sw):
     F = 1.0 + (0.5 * k - 1.0) / (1.0 - k)
     np.testing.assert_allclose(sol.radial_cdf(r), np.clip(F, 0.5, 1.0), rtol=1e-10)
     assert b == pytest.approx((sw ** 2 / 2) ** (L / 2), rel=1e-12)
+
+
+def test_moments_beyond_the_float_range_are_inf_not_nan():
+    """chi > 1 over 10,000 layers: m_1 = chi^L overflows; every moment must read inf, and
+    the normalised series must give the same moments as before at moderate depth."""
+    import warnings
+
+    import esd
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        deep = esd.JacobianESD(esd.NetworkSpec("tanh", sigma_w=1.5, sigma_b=0.1, depth=10000)).moments
+        relu = esd.JacobianESD(esd.NetworkSpec("relu", sigma_w=2 ** 0.5, depth=10)).moments
+    assert np.all(np.isposinf(deep))
+    np.testing.assert_allclose(relu, [1.0, 21.0, 641.0, 23001.0], rtol=1e-12)

@@ -69,12 +69,15 @@ def jacobian_moments(mu, sigma_w, weights: str, kmax: int = 4) -> np.ndarray:
     """Moments m_1..m_kmax of J J^T from the slope moments mu (L, >=kmax) and sigma_w (L,).
 
     ``S_{JJ^T} = prod_l S_{W_l W_l^T} S_{D_l^2}`` with ``S_{WW^T}(m) = 1/(sigma^2 (1+m))``
-    (gaussian) or ``1/sigma^2`` (orthogonal).
+    (gaussian) or ``1/sigma^2`` (orthogonal). Each layer's series is divided by its
+    constant term (S(0) = 1/m_1 of the layer), whose logarithms add up to the overall scale,
+    so a moment beyond the float range comes back as inf rather than as inf - inf = nan.
     """
     mu = np.atleast_2d(np.asarray(mu, dtype=float))[:, :kmax]
     sigma_w = np.broadcast_to(np.asarray(sigma_w, dtype=float), (mu.shape[0],))
     total = np.zeros(kmax)
     total[0] = 1.0
+    log_scale = 0.0                                      # log of m_1 of the whole product
     geo = np.array([(-1.0) ** k for k in range(kmax)])   # 1/(1+m)
     cache = {}
     for row, sw in zip(mu, sigma_w):
@@ -84,8 +87,10 @@ def jacobian_moments(mu, sigma_w, weights: str, kmax: int = 4) -> np.ndarray:
         s_layer = cache[key] / sw ** 2
         if weights == "gaussian":
             s_layer = _mul(s_layer, geo, kmax)
-        total = _mul(total, s_layer, kmax)
-    return moments_from_s_series(total)
+        log_scale -= np.log(s_layer[0])
+        total = _mul(total, s_layer / s_layer[0], kmax)
+    with np.errstate(over="ignore"):
+        return moments_from_s_series(total) * np.exp(log_scale * np.arange(1, kmax + 1))
 
 
 def to_freealg_sign(G):
