@@ -246,6 +246,7 @@ def kac_rice_table():
     """Kac-Rice E[Q_all], E[Q_stable] at finite N (validation.kac_rice, no search) against
     the measured Q of q_curves() on its Cauchy cells; each cell cached in a JSON file."""
     from validation import kac_rice
+    from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
     cache_path = FP / "checkpoints" / "kac_rice_cells.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     measured = json.loads((FP / "q_curves.json").read_text())["results"]
@@ -256,7 +257,10 @@ def kac_rice_table():
             continue
         for m in res["rows"]:
             sigma_w = law["s"] * m["width"]
-            key = f"s{law['s']:g}-b{law['sigma_b']:g}-N{m['width']}-L{m['depth']}-S{KR_SAMPLES}"
+            # everything that sets the estimate is in the key, so a changed estimator or
+            # setting is recomputed rather than read back
+            key = (f"s{law['s']:g}-b{law['sigma_b']:g}-N{m['width']}-L{m['depth']}-S{KR_SAMPLES}"
+                   f"-seed{KR_SEED}-K{MIXING_CANDIDATES}-P{PROPOSAL_SCALES}")
             if key not in cache:
                 seed = np.random.SeedSequence([KR_SEED, m["width"], m["depth"], int(10 * law["s"])])
                 est = kac_rice("sigmoid", sigma_w, law["sigma_b"], m["depth"], m["width"],

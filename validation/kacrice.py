@@ -189,7 +189,7 @@ class _Law:
             return np.sum(_log_normal(u, v[:, None]), axis=-1), self.sigma_w ** 2 / n, self.sigma_b ** 2
         a, k = self.alpha, MIXING_CANDIDATES
         cw, cb = 2.0 * self.sigma_w ** 2 * n ** (-2.0 / a), 2.0 * self.sigma_b ** 2
-        coef = np.concatenate([np.broadcast_to(cw * x * x, (batch, n))[:, None, :].repeat(n, 1),
+        coef = np.concatenate([np.repeat((cw * x * x)[:, None, :], n, axis=1),
                                np.full((batch, n, 1), cb)], axis=-1)    # (B, N rows, N + 1)
         if a == 1.0:
             mix, log_ratio = _cauchy_candidates(rng, coef, u, k)
@@ -246,7 +246,7 @@ def proposal_variances(act, sigma_w, sigma_b, q0):
 def proposal_scales(act, sigma_w, sigma_b, alpha, g0):
     """Stable weights: the scales of the Student-t(alpha) mixture u is drawn from, geometric
     over the range of gamma, ``[sigma_b, (sigma_w^alpha max|phi|^alpha + sigma_b^alpha)^(1/alpha)]``,
-    and gamma*."""
+    and gamma*. max|phi| = 1 for the bounded activations stable weights allow."""
     top = (sigma_w ** alpha + sigma_b ** alpha) ** (1.0 / alpha)
     return np.append(np.geomspace(sigma_b, top, PROPOSAL_SCALES), g0)
 
