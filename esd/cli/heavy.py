@@ -58,8 +58,7 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         model = HeavyTailedJacobian(args.activation, args.sigma_w, args.sigma_b, args.depth,
                                     alpha=alpha, population=args.population, repeats=args.repeats,
                                     sweeps=args.sweeps, progress=bar.update, rng=args.seed)
-        # the walk along s stops once the quantiles are bracketed: its length is an upper bound
-        bar.total = args.repeats * (model.quantile_grid()[0].size + radii.size)
+        # the quantiles' grid is set by a pilot run: its size is known only afterwards
         q = model.log_singular_value_quantiles(QUANTILES)
         bar.total = bar.n + args.repeats * radii.size
         bar.refresh()
@@ -95,7 +94,8 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         "spectral_radius_stderr": None if radius is None else _scalar(radius.stderr),
         "spectral_radius_definition": "0.999 quantile of |lambda(J)| (the maximum diverges with N)",
         "cavity": {"population": args.population, "repeats": args.repeats, "sweeps": args.sweeps,
-                   "seed": args.seed,
+                   "seed": args.seed, "quantile_grid_log10_s": q.params["log10_range"],
+                   "filter_order": q.params["order"],
                    "convergence": {"quantiles": q.convergence, "radial_cdf": radial.convergence}},
         "solve_seconds": time.perf_counter() - start,
     }

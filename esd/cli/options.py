@@ -58,12 +58,14 @@ def add_network_options(p, weights=WEIGHT_CHOICES, depth=True):
 def add_cavity_options(p, seed=True):
     """Options of the heavy-tailed (cavity) solver; ``seed`` False where --seed exists."""
     h = p.add_argument_group("heavy-tailed weights (cavity solver)")
-    h.add_argument("--population", type=int_at_least("population", 100), default=4000,
-                   help="population size of the cavity solver (default 4000)")
-    h.add_argument("--repeats", type=int_at_least("repeats", 2), default=3,
-                   help="independent runs for the standard errors (default 3)")
-    h.add_argument("--sweeps", type=int_at_least("sweeps", 2), default=30,
-                   help="population sweeps averaged per point (default 30; the standard error "
+    h.add_argument("--population", type=int_at_least("population", 100), default=1000,
+                   help="population size of the cavity solver (default 1000; below about 1000 "
+                        "the top tail of the singular values is biased upwards)")
+    h.add_argument("--repeats", type=int_at_least("repeats", 2), default=4,
+                   help="independent runs for the standard errors (default 4, run in parallel "
+                        "on up to that many cores)")
+    h.add_argument("--sweeps", type=int_at_least("sweeps", 2), default=10,
+                   help="population sweeps averaged per point (default 10; the standard error "
                         "falls roughly like sweeps^-1/2, the time rises linearly)")
     if seed:
         h.add_argument("--seed", type=int_at_least("seed", 0), default=None,

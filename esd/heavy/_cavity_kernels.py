@@ -83,12 +83,29 @@ def _draw_weights(lam, t_min, alpha, ws, ks, P):
 
 
 @njit(cache=True)
+def _phi_dphi(code, h):
+    """(phi(h), phi'(h)); one exponential serves both for tanh and sigmoid (the message
+    kernels evaluate them at every grid point of every edge)."""
+    if code == ACT_TANH:
+        e = math.exp(-2.0 * abs(h))
+        t = (1.0 - e) / (1.0 + e)
+        return (t if h >= 0.0 else -t), 4.0 * e / ((1.0 + e) * (1.0 + e))
+    if code == ACT_SIGMOID:
+        e = math.exp(-abs(h))
+        return (1.0 / (1.0 + e) if h >= 0.0 else e / (1.0 + e)), e / ((1.0 + e) * (1.0 + e))
+    return _phi(code, h), _dphi(code, h)
+
+
+@njit(cache=True)
 def _cell(code, c, cs, xlo, dx, G):
     """What a message of a unit at pre-activation ``c`` needs, whatever the point (z or r):
     its squared slope ``phi'(cs)^2`` and the cell (k, f) of its output phi(c) on the grid of
     G outputs (linear interpolation ``(1 - f) row[k] + f row[k + 1]``, clamped at the ends)."""
-    d = _dphi(code, cs)
-    t = (_phi(code, c) - xlo) / dx
+    if cs == c:
+        x, d = _phi_dphi(code, c)
+    else:
+        x, d = _phi(code, c), _dphi(code, cs)
+    t = (x - xlo) / dx
     if t <= 0.0:
         return d * d, 0, 0.0
     if t >= G - 1:
@@ -100,14 +117,17 @@ def _cell(code, c, cs, xlo, dx, G):
 # ---------------------------------------------------------------------------------------------
 # singular values: chain linearisation, complex messages, Z points z at once
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _add_h_sv(out, scale, code, dc, dcs, dS, dU, l, k, c, decoupled, xlo, dx, G):
     """out[z] += scale * D_k^2 down_k(z) of a layer-l unit k whose pre-activation is c (edge
     included): down = u / (1 - D^2 S u), u = U_k(phi(c)), for every point z."""
     d2, g, f = _cell(code, c, dcs[l, k] if decoupled else c, xlo, dx, G)
     for q in range(out.size):
         u = (1.0 - f) * dU[l, k, g, q] + f * dU[l, k, g + 1, q]
-        out[q] += scale * d2 * u / (1.0 - d2 * dS[l, k, q] * u)
+        den = 1.0 - d2 * dS[l, k, q] * u
+        # u conj(den) / |den|^2: a real division, which vectorises (complex division does not;
+        # fastmath: the messages are finite, Im z > 0 keeps den away from 0)
+        out[q] += (scale * d2 / (den.real * den.real + den.imag * den.imag)) * (u * den.conjugate())
 
 
 @njit(cache=True, nogil=True)
@@ -267,7 +287,7 @@ def sv_population(zs, code, alpha, sigma_b, t_min, lam, m2, L, P, G, xlo, xhi, g
 # ---------------------------------------------------------------------------------------------
 # eigenvalues: block-cyclic C, hermitized with 2x2 resolvents, real messages, R radii at once
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _add_h_eig(out, scale, code, dc, dcs, dS, dB, l, k, c, decoupled, xlo, dx, G, eta, r2):
     """out[r] += scale * D_k^2 beta_k of a layer-l unit k at pre-activation c, for every
     radius: beta = B / (A' B + r^2), A' = eta + D^2 S_k, B = B_k(phi(c))."""

@@ -123,6 +123,9 @@ class HeavyTailedJacobian(SingularValues, Eigenvalues):
     population : int, population size P per node type
     sweeps, burn_in : sweeps averaged, and discarded first
     warm_burn_in : sweeps discarded at each later chunk of the warm-started walk along s
+    filter_burn_in : sweeps discarded by the step-filter counting function (quantiles of
+        log10 s), whose points lie far from the real axis and mix fast; default depth + 6
+        (measured at L = 4: the CDF settles within 5 sweeps from the flat start)
     repeats : independent runs (>= 2 for a standard error)
     n_explicit : mean number of explicit (Poisson) weights per row/column; sets t_min
     grid : grid points of the output-dependence of ``down`` messages (depth >= 2)
@@ -145,8 +148,9 @@ class HeavyTailedJacobian(SingularValues, Eigenvalues):
     rng : None, seed or numpy Generator (SPEC 7)
     """
 
-    def __init__(self, activation, sigma_w, sigma_b, depth=1, *, alpha=1.0, population=4000,
-                 sweeps=30, burn_in=25, warm_burn_in=6, repeats=3, n_explicit=24.0, grid=17,
+    def __init__(self, activation, sigma_w, sigma_b, depth=1, *, alpha=1.0, population=1000,
+                 sweeps=10, burn_in=25, warm_burn_in=6, filter_burn_in=None, repeats=4,
+                 n_explicit=24.0, grid=17,
                  chunk=8, decoupled=False, input_scale=None, closed=False, threads=None,
                  progress=None, rng=None):
         act = get_activation(activation)
@@ -162,6 +166,8 @@ class HeavyTailedJacobian(SingularValues, Eigenvalues):
         self.sweeps = _int("sweeps", sweeps, 2)
         self.burn_in = _int("burn_in", burn_in, 0)
         self.warm_burn_in = _int("warm_burn_in", warm_burn_in, 0)
+        self.filter_burn_in = (self.depth + 6 if filter_burn_in is None
+                               else _int("filter_burn_in", filter_burn_in, 0))
         self.repeats = _int("repeats", repeats, 1)
         self.n_explicit = _real("n_explicit", n_explicit, low=1.0)
         self.grid = _int("grid", grid, 2)
@@ -202,6 +208,8 @@ class HeavyTailedJacobian(SingularValues, Eigenvalues):
         return {"activation": self.activation, "alpha": self.alpha, "sigma_w": self.sigma_w,
                 "sigma_b": self.sigma_b, "depth": self.depth, "population": self.population,
                 "sweeps": self.sweeps, "burn_in": self.burn_in, "warm_burn_in": self.warm_burn_in,
+                "filter_burn_in": self.filter_burn_in,
+                "filter_burn_in": self.filter_burn_in,
                 "repeats": self.repeats,
                 "n_explicit": self.n_explicit, "t_min": self.t_min, "grid": self.grid,
                 "chunk": self.chunk,
@@ -212,14 +220,14 @@ class HeavyTailedJacobian(SingularValues, Eigenvalues):
     def _seeds(self, n):
         return self._rng.integers(0, 2 ** 31 - 1, size=n)
 
-    def _sv_common_init(self):
+    def _sv_common_init(self, population=None):
         return (_CODES[self.activation], self.alpha, self.sigma_b, self.t_min, self.lam, self.m2,
-                self.depth, self.population, self.grid, self.gamma0)
+                self.depth, population or self.population, self.grid, self.gamma0)
 
-    def _common(self):
+    def _common(self, population=None):
         lo, hi = _BOX[self.activation]
         return (_CODES[self.activation], self.alpha, self.sigma_b, self.t_min, self.lam, self.m2,
-                self.depth, self.population, self.grid, lo, hi, self.gamma0)
+                self.depth, population or self.population, self.grid, lo, hi, self.gamma0)
 
     @staticmethod
     def _drift(hist):
