@@ -1,25 +1,24 @@
-"""Cavity solver vs Monte Carlo: time to a converged heavy-tailed Jacobian spectrum.
+"""Cavity solver vs Monte Carlo: time to a heavy-tailed Jacobian spectrum at matched error.
 
 Measured in one run on this machine (same-run ratios, never asserted): tanh, cauchy weights,
-sigma_w = 1, sigma_b = 0.1, depth 3.
+sigma_w = 1, sigma_b = 0.1, depth 4 (the ``esd theory --weights cauchy`` defaults).
 
-- cavity: ``log_singular_value_quantiles`` (0.5/0.75/0.9/0.99) and
-  ``fraction_outside_unit_circle``; statistical error = standard error over repeats;
-- Monte Carlo: ``validation.montecarlo.simulate`` at N = 1000; statistical error of the pooled
-  quantiles by bootstrap over networks, of the fraction by the spread over networks.
+- cavity: exactly what ``esd theory --weights cauchy`` computes with its default settings
+  (quantiles 0.5/0.75/0.9/0.99 of log10 s from the step filter, the radial CDF of the
+  eigenvalues with the fraction outside the unit circle and the 0.999 radius); statistical
+  error = standard error over the repeats;
+- Monte Carlo: ``validation.montecarlo.simulate`` at N = 1000, 8 networks; statistical error
+  of the pooled quantiles by bootstrap over networks, of the fraction by the spread over
+  networks.
 
-Printed per method: wall time, SE, and the cost-normalised error ``SE sqrt(t)`` (the error one
-second of work buys, for errors scaling as t^(-1/2)). Monte Carlo is additionally biased at
-finite N (docs/theory/validation.md); the cavity by its population size and output grid.
+Printed: wall times and their ratio, SE per quantile, and the error-per-second ratio
+``(SE_mc^2 t_mc) / (SE_cav^2 t_cav)`` (how much more work Monte Carlo needs for the cavity's
+error, for errors scaling as t^(-1/2)). Monte Carlo is additionally biased at finite N
+(docs/theory/validation.md); the cavity by its population size and output grid.
 
-    python benchmarks/bench_cavity.py [--networks 8] [--width 1000]
+    python benchmarks/bench_cavity.py [--networks 8] [--width 1000] [--depth 4]
 
-Last run (2 cores, 2026-12-03, one population serving 8 singular-value points and all
-radii): cavity quantiles 106.6 s at SE <= 0.008 (282 s before, one point at a time),
-fraction outside 15.6 s at SE 0.00017; Monte Carlo N = 1000 x 8 networks 8.6 s at SE
-0.009-0.015 / 0.0006. SE sqrt(t): quantiles 0.080 (cavity) vs 0.043 (MC), fraction
-outside 0.0007 vs 0.0018. The cavity's 0.99 quantile (0.856) sits 0.07 above Monte Carlo's
-(0.782): the finite-N and population-size biases of the top tail.
+Last run: see CHANGELOG.md and the issue notes.
 """
 
 import argparse
@@ -30,18 +29,19 @@ import numpy as np
 PROBS = (0.5, 0.75, 0.9, 0.99)
 
 
-def cavity(depth):
-    from esd.heavy.cavity import HeavyTailedJacobian
-    # the solver's default sweeps, burn-in and tree truncation: the settings validated
-    # against simulation (cheaper ones move the 0.99 quantile by +0.05)
-    h = HeavyTailedJacobian("tanh", 1.0, 0.1, depth, population=3000, repeats=2, rng=1)
-    t = time.perf_counter()
-    q = h.log_singular_value_quantiles(PROBS, eta_rel=0.02)   # default step: resolves the edge
-    tq = time.perf_counter() - t
-    t = time.perf_counter()
-    f = h.fraction_outside_unit_circle()
-    tf = time.perf_counter() - t
-    return q.mean, q.stderr, tq, f.mean[0], f.stderr[0], tf
+def cavity(depth, seed=1):
+    """The CLI's heavy-tailed theory at its default settings; (quantiles, SE, fraction,
+    SE, seconds)."""
+    from esd.cli import build_parser
+    from esd.cli.heavy import heavy_theory
+    args = build_parser().parse_args(["theory", "--activation", "tanh", "--weights", "cauchy",
+                                      "--sigma-w", "1", "--sigma-b", "0.1", "--depth",
+                                      str(depth), "--seed", str(seed)])
+    out = heavy_theory(args)
+    q = np.array(list(out["log10_singular_value_quantiles"].values()))
+    qse = np.array(list(out["log10_singular_value_quantiles_stderr"].values()))
+    return (q, qse, out["fraction_outside_unit_circle"], out["fraction_outside_unit_circle_stderr"],
+            out["solve_seconds"])
 
 
 def montecarlo(depth, width, networks):
@@ -61,28 +61,24 @@ def main():
     ap = argparse.ArgumentParser(usage="python benchmarks/bench_cavity.py [--networks 8]")
     ap.add_argument("--networks", type=int, default=8)
     ap.add_argument("--width", type=int, default=1000)
-    ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the cavity run")
     a = ap.parse_args()
-    cavity(1)                                     # compile (cached kernels) outside the timing
-    q, qse, tq, f, fse, tf = cavity(a.depth)
+    from esd.heavy.cavity import warm_up
+    warm_up()                                     # compile (cached kernels) outside the timing
+    montecarlo(1, 100, 2)
+    q, qse, f, fse, tc = cavity(a.depth, a.seed)
     mq, mqse, mf, mfse, mt = montecarlo(a.depth, a.width, a.networks)
-    np.set_printoptions(precision=3, suppress=True)
+    np.set_printoptions(precision=4, suppress=True)
     print(f"tanh cauchy sigma_w=1 sigma_b=0.1 L={a.depth}; quantiles {PROBS} of log10 s")
-    print(f"cavity     : q={q} se={qse} ({tq:.1f} s); frac_out={f:.5f}+-{fse:.5f} ({tf:.1f} s)")
-    print(f"  SE*sqrt(t): quantiles max {qse.max() * np.sqrt(tq):.3f}, frac {fse * np.sqrt(tf):.5f}")
-    print(f"monte carlo: N={a.width} x {a.networks} nets ({mt:.1f} s): q={mq} se={mqse}; "
+    print(f"cavity (esd theory defaults): {tc:.1f} s  q={q} se={qse}  frac_out={f:.5f}+-{fse:.5f}")
+    print(f"monte carlo N={a.width} x {a.networks}: {mt:.1f} s  q={mq} se={mqse}  "
           f"frac_out={mf:.5f}+-{mfse:.5f}")
-    print(f"  SE*sqrt(t): quantiles max {mqse.max() * np.sqrt(mt):.3f}, frac {mfse * np.sqrt(mt):.5f}")
-    need = mt * (mqse.max() / max(qse.max(), 1e-12)) ** 2
-    print(f"Monte Carlo time to the cavity's quantile SE: ~{need:.0f} s (SE ~ t^-1/2)")
-    need_f = mt * (mfse / max(fse, 1e-12)) ** 2
-    print(f"Monte Carlo time to the cavity's frac_out SE: ~{need_f:.0f} s, at N = {a.width}, "
-          f"whose finite-N bias the cavity does not have")
-    from esd.heavy.lyapunov import log_spectrum_moments
-    t = time.perf_counter()
-    m = log_spectrum_moments("tanh", 1.0, 0.1, 1.5, a.depth)
-    print(f"exact mean log|lambda| (alpha = 1.5, esd.heavy.lyapunov): {m.mean_log_singular_value:.4f} "
-          f"in {time.perf_counter() - t:.2f} s (no sampling error)")
+    print(f"time ratio cavity / monte carlo: {tc / mt:.2f}")
+    print(f"SE ratio cavity / monte carlo per quantile: {qse / mqse}; frac_out {fse / mfse:.3f}")
+    gain = (mqse ** 2 * mt) / (qse ** 2 * tc)
+    print(f"error-per-second gain (SE_mc^2 t_mc / SE_cav^2 t_cav) per quantile: {gain}; "
+          f"frac_out {(mfse ** 2 * mt) / (fse ** 2 * tc):.1f}")
 
 
 if __name__ == "__main__":

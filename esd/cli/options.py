@@ -60,7 +60,8 @@ def add_cavity_options(p, seed=True):
     h = p.add_argument_group("heavy-tailed weights (cavity solver)")
     h.add_argument("--population", type=int_at_least("population", 100), default=1000,
                    help="population size of the cavity solver (default 1000; below about 1000 "
-                        "the top tail of the singular values is biased upwards)")
+                        "the top tail of the singular values is biased upwards); the "
+                        "eigenvalue chains use half of it")
     h.add_argument("--repeats", type=int_at_least("repeats", 2), default=4,
                    help="independent runs for the standard errors (default 4, run in parallel "
                         "on up to that many cores)")

@@ -28,14 +28,15 @@ class Eigenvalues:
     settings, ``_common``, ``_seeds``, ``_drift`` and ``_progress``."""
 
     def _radial_c_repeats(self, r_c, eta):
-        """F_C at the radii ``r_c`` of C: per repeat one population serving every radius
+        """F_C at the radii ``r_c`` of C: per repeat one population (``radial_population``) serving every radius
         (:func:`esd.heavy._cavity_kernels.eig_population`), the repeats on ``threads`` threads.
         Returns (repeats x radii) values and the largest drift."""
         seeds = self._seeds(self.repeats)
         r_c = np.ascontiguousarray(r_c, dtype=float)
 
         def one(seed):
-            hist = _k.eig_population(r_c, float(eta), *self._common(), self.burn_in + self.sweeps,
+            hist = _k.eig_population(r_c, float(eta), *self._common(self.radial_population),
+                                     self.burn_in + self.sweeps,
                                      self.decoupled, self.closed, int(seed), self._kmax)
             h = hist[self.burn_in:]
             if self._progress is not None:
