@@ -207,13 +207,13 @@ class SingularValues:
         three decades at a time (up to ``PILOT_LIMIT``) until F_M brackets
         ``[min(probs) - 0.1, 1 - (1 - max(probs))/3]``. Returns (lo, hi, pilot grid, pilot F,
         the pilot's spread u(max probs) - u(min probs) in decades)."""
-        seed = int(self._seeds(1)[0])
+        seed0 = int(self._seeds(1)[0])
         kw = dict(population=min(self.population, PILOT_POPULATION),
                   sweeps=PILOT_SWEEPS)
         need_lo, need_hi = probs.min() - 0.1, 1.0 - (1.0 - probs.max()) / 3.0
         u = np.arange(-4.0, 2.0 + 1e-9, PILOT_STEP)
-        f = self._filter_cdf(10.0 ** u, FILTER_ORDER, seed, **kw)[0]
-        for seed in range(seed + 1, seed + 200):
+        f = self._filter_cdf(10.0 ** u, FILTER_ORDER, seed0, **kw)[0]
+        for seed in range(seed0 + 1, seed0 + 200):    # bounded by PILOT_LIMIT well before
             grow_down = f[0] > need_lo and u[0] > -PILOT_LIMIT
             grow_up = f[-1] < need_hi and u[-1] < PILOT_LIMIT
             if not (grow_down or grow_up):
