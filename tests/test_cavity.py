@@ -262,6 +262,23 @@ def test_step_filter_is_the_smoothed_counting_function():
             assert abs(-(2.0 / order) * h.real.sum() - 1.0 / (1.0 + t ** order)) < 1e-12
 
 
+def test_cdf_inversion_and_filter_order():
+    """logit-PCHIP inversion on a coarse grid: exact for a logistic CDF (logit F linear),
+    within 0.005 for a gaussian one at step 0.5 (sd 0.5 decades); the order rule."""
+    from scipy.special import ndtr, ndtri
+
+    from esd.heavy.cavity_sv import _invert_cdf, auto_order
+    probs = np.array([0.5, 0.75, 0.9, 0.99])
+    u = np.arange(-3.0, 3.01, 0.5)
+    logistic = 1.0 / (1.0 + np.exp(-(u - 0.3) / 0.4))
+    np.testing.assert_allclose(_invert_cdf(u, logistic, probs),
+                               0.3 + 0.4 * np.log(probs / (1 - probs)), atol=1e-9)
+    got = _invert_cdf(u, ndtr((u + 0.2) / 0.5), probs)
+    assert np.max(np.abs(got - (-0.2 + 0.5 * ndtri(probs)))) < 0.005, got
+    assert np.isnan(_invert_cdf(u, 0.6 + 0.0 * u + 0.3 * (u > 0), [0.5, 0.95])).all()
+    assert [auto_order(x) for x in (10.0, 2.9, 1.1, 0.5, 0.01)] == [4, 4, 10, 22, 32]
+
+
 def test_filter_cdf_against_simulation_like_for_like():
     """F_M(s) = mean 1/(1 + (s_k/s)^8) over simulated singular values (N = 300, 10 networks,
     seed 4: 0.2715 / 0.6121 / 0.8198 / 0.9780); the cavity gave 0.2723 / 0.6114 / 0.8154 /

@@ -94,8 +94,10 @@ def heavy_theory(args, eigenvalues: bool = True) -> dict:
         "spectral_radius_stderr": None if radius is None else _scalar(radius.stderr),
         "spectral_radius_definition": "0.999 quantile of |lambda(J)| (the maximum diverges with N)",
         "cavity": {"population": args.population, "repeats": args.repeats, "sweeps": args.sweeps,
-                   "seed": args.seed, "quantile_grid_log10_s": q.params["log10_range"],
-                   "filter_order": q.params["order"],
+                   "seed": args.seed, "radial_population": model.radial_population,
+                   "filter_burn_in": model.filter_burn_in, "burn_in": model.burn_in,
+                   "quantile_grid_log10_s": q.params["log10_range"],
+                   "filter_order": q.params["order"], "quantile_grid_step": q.params["step"],
                    "convergence": {"quantiles": q.convergence, "radial_cdf": radial.convergence}},
         "solve_seconds": time.perf_counter() - start,
     }

@@ -190,8 +190,9 @@ class SingularValues:
         """``F_M(s) = (1/N) sum_k 1/(1 + (s_k/s)^(2M))``, the fraction of singular values of J
         below s seen through a logistic step of scale ``1/(2M)`` in ln s (M = ``order``):
         ``-(2/M) sum_j Re h(z_j)`` at the M/2 points ``z_j = s e^(i pi (2j + 1)/(2M))``
-        (module docstring). Smoothing shifts a quantile by about ``(pi^2/(24 M^2)) F''/F'``
-        (in ln s): second order in the filter's width."""
+        (module docstring). Where F is smooth, the smoothing shifts a quantile by about
+        ``-(pi^2/(24 M^2)) F''/F'`` (in ln s, F as a function of ln s): second order in the
+        filter's width; across a sharp edge it is first order, hence :func:`auto_order`."""
         s = np.atleast_1d(np.asarray(s, dtype=float))
         if s.ndim != 1 or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise InvalidParameter("s", s, "must be finite singular values > 0")
