@@ -17,6 +17,14 @@ Jacobian product itself reaches.
 cupy (default sizes: 512,1024,2048,4096): Jacobian spectra per second on the GPU
 (device synchronised around each timing) and on the CPU with NumPy, and their ratio.
 
+Then the `esd simulate` comparison (issue target: within 1.2x): ``validation.simulate`` with
+the CLI defaults (tanh, gaussian, sigma_w 1, sigma_b 0) at N = 1000, L = --depth,
+2 samples, against a plain NumPy loop over the same networks in the same run: sample the
+network, forward pass, the product J, ``numpy.linalg.eigvals(J)`` and
+``numpy.linalg.svd(J, compute_uv=False)``. Also at sigma_w 1.5, sigma_b 0.1, where the
+spread needs more than two QR blocks. The loop's smallest singular values are wrong
+there (spread 1e20): the table gives the accuracy bound ``sv_rtol`` simulate keeps.
+
 Best of ``--repeat`` runs (the least noisy estimate on a shared machine); nothing is
 asserted. ``--json`` prints one JSON object instead of the table.
 """
@@ -109,6 +117,45 @@ def numpy_row(n, depth, repeat):
     return row
 
 
+def simulate_row(n, depth, sigma_w, sigma_b, repeat, samples=2):
+    """``validation.simulate`` against a plain loop over the same networks and inputs."""
+    from esd.activations import get_activation
+    from esd.light.meanfield import q_star
+    from validation import simulate
+
+    act = get_activation("tanh")
+    q = q_star(act, sigma_w, sigma_b)
+    q = q if np.isfinite(q) and q > 0 else 1.0
+
+    def plain_loop():
+        for child in np.random.SeedSequence(5).spawn(samples):
+            rng = np.random.default_rng(child)
+            net = sample_network(act, "gaussian", sigma_w, sigma_b, depth, n, rng=rng)
+            x = np.asarray(act.phi(np.sqrt(q) * rng.standard_normal(n)))
+            j = np.eye(n)
+            for l in range(depth):
+                h = net.W[l] @ x + net.b[l]
+                j = act.dphi(h)[:, None] * (net.W[l] @ j if l else net.W[l])
+                x = act.phi(h)
+            np.linalg.eigvals(j)
+            np.linalg.svd(j, compute_uv=False)
+
+    def run_simulate():
+        return simulate("tanh", "gaussian", sigma_w, sigma_b, depth, n, samples, seed=5)
+
+    run_simulate()
+    t_loop, t_sim = [], []
+    for _ in range(max(1, repeat)):  # interleaved: both see the same machine state
+        t_loop.append(best_time(plain_loop, 1))
+        t_sim.append(best_time(run_simulate, 1))
+    net = sample_network(act, "gaussian", sigma_w, sigma_b, depth, n, rng=0)
+    spec = jacobian_spectra(net, stationary_inputs(net, 1, rng=1))
+    return {"N": n, "L": depth, "sigma_w": sigma_w, "sigma_b": sigma_b, "samples": samples,
+            "plain_loop_s": min(t_loop), "simulate_s": min(t_sim),
+            "ratio": min(t_sim) / min(t_loop), "method": spec["method"],
+            "qr_blocks": len(spec["qr_blocks"]), "sv_rtol": spec["sv_rtol"]}
+
+
 def gpu_rows(sizes, depth, repeat, cpu_repeat):
     import cupy  # benchmarks may import CuPy; the package does it only in validation.backend
 
@@ -151,6 +198,8 @@ def main():
         for row in result["rows"]:
             row["gemm_fraction_of_peak"] = (row["gemm_gflops"] / cpu["peak_gflops"]
                                             if cpu["peak_gflops"] else None)
+        result["simulate"] = [simulate_row(1000, args.depth, sw, sb, args.repeat)
+                              for sw, sb in ((1.0, 0.0), (1.5, 0.1))]
     else:
         result["rows"], result["device"] = gpu_rows(args.sizes or [512, 1024, 2048, 4096],
                                                     args.depth, args.repeat, args.cpu_repeat)
@@ -175,6 +224,13 @@ def main():
                 print(f"  {label:>5} (method {m['method']:>4}): {m['time_s']:.3f} s,"
                       f" ratio to floor {m['ratio_to_floor']:.2f}")
         print("\n  target: plain ratio <= 1.2; 'auto' adds the QR accumulation deep products need")
+        print("\nvalidation.simulate (2 samples) vs a plain loop (sample, products, eigvals, svd):")
+        for r in result["simulate"]:
+            print(f"  N {r['N']} L {r['L']} sigma_w {r['sigma_w']} sigma_b {r['sigma_b']}: "
+                  f"loop {r['plain_loop_s']:.3f} s, simulate {r['simulate_s']:.3f} s, "
+                  f"ratio {r['ratio']:.2f} (method {r['method']}, {r['qr_blocks']} QR blocks, "
+                  f"sv_rtol {r['sv_rtol'] or 0:.1e})")
+        print("  target: ratio <= 1.2 at the defaults (sigma_w 1, sigma_b 0)")
     else:
         print(f"GPU: {result['device']}; L = {args.depth}, tanh, gaussian, one input per Jacobian")
         print(f"{'N':>6} {'method':>6} {'GPU /s':>10} {'CPU /s':>10} {'speedup':>8} {'GPU GEMM TF/s':>14}")

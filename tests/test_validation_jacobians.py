@@ -8,6 +8,7 @@ the engine calls only the array API, apart from the one documented dispatch
 
 from __future__ import annotations
 
+import math
 import sys
 
 import mpmath as mp
@@ -19,7 +20,7 @@ import esd
 from esd.activations import ACTIVATIONS
 from esd.exceptions import BackendUnavailable, InvalidParameter
 from validation import backend, xp_activations
-from validation.jacobians import QR_BLOCK_COND, forward, jacobian, jacobian_spectra
+from validation.jacobians import forward, jacobian, jacobian_spectra
 from validation.networks import Network
 from validation.sampling import sample_network, stationary_inputs
 
@@ -34,16 +35,21 @@ def _net(act="tanh", law="gaussian", depth=4, width=32, rng=0, **kw):
                           alpha=alpha, rng=rng, **kw)
 
 
-def _qr_rtol(depth):
+def _qr_rtol(spec):
     """Relative error bound of the QR-accumulated squared singular values.
 
-    Each plainly multiplied block has a condition number below about ``QR_BLOCK_COND``,
-    so its singular values carry a relative error ~eps * QR_BLOCK_COND; there are at most
-    ``depth`` blocks and the errors add up; squaring doubles them. The bound follows from
-    the algorithm and float64, not from one machine's BLAS (its actual errors, 1e-10 to
-    3e-9 here, move with the BLAS build); the plain product misses by a factor > 1.
+    Each plainly multiplied block carries a relative error up to ~eps cond(block); the
+    bound ``sv_rtol = eps * sum_k cond(block k)`` follows from the blocks the algorithm
+    chose (their estimated conditions), not from one machine's BLAS; squaring doubles it.
     """
-    return 2.0 * depth * np.finfo(np.float64).eps * QR_BLOCK_COND
+    assert spec["method"] == "qr" and spec["sv_rtol"] is not None
+    return 2.0 * spec["sv_rtol"]
+
+
+def _assert_blocks_cover(spec, depth):
+    blocks = spec["qr_blocks"]
+    assert blocks[0][0] == 0 and blocks[-1][1] == depth
+    assert all(b[1] == c[0] for b, c in zip(blocks[:-1], blocks[1:]))
 
 
 def _assert_same_multiset(a, b, atol):
@@ -212,8 +218,9 @@ def test_qr_accumulation_recovers_graded_singular_values():
     plain = jacobian_spectra(net, x0, qr=False)
     auto = jacobian_spectra(net, x0)
     assert qr["method"] == "qr" and auto["method"] == "qr" and plain["method"] == "svd"
-    assert rel(qr["sv2"]) < _qr_rtol(net.depth)
-    np.testing.assert_allclose(qr["log_sv"], 0.5 * np.log(exact), rtol=0, atol=_qr_rtol(net.depth) / 2)
+    assert rel(qr["sv2"]) < _qr_rtol(qr) < 1e-3
+    np.testing.assert_allclose(qr["log_sv"], 0.5 * np.log(exact), rtol=0, atol=_qr_rtol(qr) / 2)
+    _assert_blocks_cover(qr, net.depth)
     assert rel(plain["sv2"]) > 1.0  # the plain product cannot see below eps * s_max
     np.testing.assert_array_equal(auto["sv2"], qr["sv2"])
 
@@ -231,7 +238,9 @@ def test_qr_spectrum_of_deep_tanh_network_against_mpmath():
             J = mp.matrix(a.tolist()) * J
         exact = np.sort([float(s) ** 2 for s in mp.svd_r(J, compute_uv=False)])
     assert exact[0] / exact[-1] < 1e-30  # a spread the plain product cannot resolve
-    np.testing.assert_allclose(spec["sv2"], exact, rtol=_qr_rtol(net.depth))
+    np.testing.assert_allclose(spec["sv2"], exact, rtol=_qr_rtol(spec))
+    assert len(spec["qr_blocks"]) >= 3  # 30 decades cannot be two blocks below 1e12
+    _assert_blocks_cover(spec, net.depth)
 
 
 def test_qr_spectrum_with_saturated_units_against_mpmath():
@@ -251,8 +260,8 @@ def test_qr_spectrum_with_saturated_units_against_mpmath():
             J = mp.matrix((d[l][:, None] * net.W[l]).tolist()) * J
         exact = np.sort([float(mp.log(s)) for s in mp.svd_r(J, compute_uv=False)])
     assert exact[-1] - exact[0] > 120 * np.log(10)
-    np.testing.assert_allclose(spec["log_sv"], exact, rtol=0, atol=_qr_rtol(net.depth) / 2)
-    np.testing.assert_allclose(spec["sv2"], np.exp(2 * exact), rtol=_qr_rtol(net.depth))
+    np.testing.assert_allclose(spec["log_sv"], exact, rtol=0, atol=_qr_rtol(spec) / 2)
+    np.testing.assert_allclose(spec["sv2"], np.exp(2 * exact), rtol=_qr_rtol(spec))
 
 
 def test_method_choice_gram_for_orthogonal_linear():
@@ -293,6 +302,9 @@ def test_bad_arguments():
     net = _net(depth=2, width=8)
     with pytest.raises(InvalidParameter, match="qr"):
         jacobian_spectra(net, np.zeros(8), qr="always")
+    for bad in (0.5, math.inf, "1e8"):
+        with pytest.raises(InvalidParameter, match="block_cond"):
+            jacobian_spectra(net, np.zeros(8), block_cond=bad)
     with pytest.raises(InvalidParameter, match="x0"):
         jacobian(net, np.zeros(7))
     with pytest.raises(InvalidParameter, match="x0"):
@@ -331,18 +343,35 @@ def test_numpy_and_array_api_strict_agree(act, law, qr):
         np.testing.assert_allclose(backend.to_numpy(b[key]), a[key], rtol=1e-10, atol=1e-14)
 
 
-def test_blocked_qr_matches_qr_after_every_layer(monkeypatch):
-    # Plain products between QRs keep ~1e-9 relative accuracy: compare with one QR per layer
-    # (QR_BLOCK_COND = 1 forces blocks of one layer) on a deep gaussian tanh network whose
-    # singular values spread over ~30 decades.
-    import validation.jacobians as vj
+@pytest.mark.parametrize("block_cond", [1e12, 1e8])
+def test_blocked_qr_matches_qr_after_every_layer(block_cond):
+    # Plain products between QRs keep the relative accuracy sv_rtol promises: compare with
+    # one QR per layer (block_cond = 1) on a deep gaussian tanh network whose singular
+    # values spread over ~30 decades, so the blocks must be re-planned shorter.
     net = _net("tanh", depth=12, width=60, sigma_w=1.5, rng=12)
     x0 = stationary_inputs(net, 2, rng=13)
-    blocked = jacobian_spectra(net, x0, qr=True)
-    monkeypatch.setattr(vj, "QR_BLOCK_COND", 1.0)
-    per_layer = jacobian_spectra(net, x0, qr=True)
+    blocked = jacobian_spectra(net, x0, qr=True, block_cond=block_cond)
+    per_layer = jacobian_spectra(net, x0, qr=True, block_cond=1.0)
+    assert [b[:2] for b in per_layer["qr_blocks"]] == [(l, l + 1) for l in range(12)]
+    _assert_blocks_cover(blocked, 12)
+    assert 2 < len(blocked["qr_blocks"]) < 12
+    assert all(c <= np.log10(block_cond) for _, _, c in blocked["qr_blocks"])
     spread = per_layer["log_sv"][:, -1] - per_layer["log_sv"][:, 0]
     assert np.all(spread > 15 * np.log(10))
-    np.testing.assert_allclose(blocked["log_sv"], per_layer["log_sv"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(blocked["log_sv"], per_layer["log_sv"], rtol=0,
+                               atol=blocked["sv_rtol"] + per_layer["sv_rtol"])
     np.testing.assert_allclose(blocked["eigs"], per_layer["eigs"], rtol=0,
                                atol=1e-10 * np.abs(per_layer["eigs"]).max())
+
+
+def test_eigvals_beside_matches_sequential_and_raises():
+    a = np.random.default_rng(0).standard_normal((3, 40, 40))
+    eigs, done = backend.eigvals_beside(a, lambda: np.linalg.svd(a, compute_uv=False))
+    np.testing.assert_array_equal(np.sort_complex(eigs), np.sort_complex(np.linalg.eigvals(a)))
+    np.testing.assert_array_equal(done, np.linalg.svd(a, compute_uv=False))
+
+    def boom():
+        raise ValueError("work failed")
+
+    with pytest.raises(ValueError, match="work failed"):
+        backend.eigvals_beside(a, boom)
