@@ -25,11 +25,15 @@ Phase 2, Newton (all fixed points, unstable ones included). Damped Newton on
 ``G(x) = F(x) - x``: step ``(I - J) dx = G``, backtracking line search on ``|G|_2``
 (Armijo constant ``ARMIJO``, at most ``LINE_SEARCH_HALVINGS`` halvings, a row stalls
 when none is accepted), iterates projected onto the activation's closed box when it has
-one (every fixed point lies in it). Starts: a quarter on segments between pairs of
-points found so far (saddles sit on basin boundaries), a quarter near found points
-(gaussian, 5% of the box width), the rest uniform in the start box. For a bounded
-activation the round is repeated, up to ``newton_rounds`` times, while the index sum
-differs from 1 and the last round found a new point.
+one (every fixed point lies in it); and, from the same starts ``x0``, damped Newton on
+``G_u(u) = u - h_L(phi(u))`` from ``u0 = h_L(x0)`` (the fixed points are ``x = phi(u)``,
+one to one, same index), which stays well conditioned where saturated units make F flat
+with steep transitions (:func:`validation.fpsearch._preactivation_newton`). Starts: a
+quarter on segments between pairs of points found so far (saddles sit on basin
+boundaries), a quarter near found points (gaussian, 5% of the box width), the rest
+uniform in the start box. For a bounded activation the round is repeated, up to
+``newton_rounds`` times, while the index sum differs from 1 or the last round found a
+new point.
 
 Distinct points. Every orbit is polished by Newton as a single row before it is
 registered, so its reported residual is the one that passed ``tol``. Two fixed points
@@ -71,7 +75,8 @@ from esd.activations import ACTIVATIONS
 from esd.exceptions import InvalidParameter
 
 from .backend import to_numpy
-from .fpsearch import NEWTON_SWITCH, _greedy_reps, _iterate, _newton, _newton_start_points, _refine, _Registry
+from .fpsearch import (NEWTON_SWITCH, _greedy_reps, _iterate, _newton, _newton_start_points,
+                       _preactivation_newton, _refine, _Registry)
 from .netmap import _Map
 from .networks import LayeredNetwork, Network, _check_int
 from .sampling import _make_rng, _seed_record
@@ -102,7 +107,8 @@ class FixedPointResult:
     Work: ``n_starts`` Phase-1 starts; ``iterations`` evaluations of F per row in Phase 1
     (a batched sweep of B rows counts B; ``iterate_flops(network, iterations)`` is its
     GEMM work); ``newton_steps`` per-row Newton steps of both phases; ``newton_starts``
-    Phase-2 starts over all rounds, ``newton_converged`` of them reaching tol;
+    Phase-2 starts over all rounds (each runs Newton in x and in u),
+    ``newton_converged`` the runs of both kinds reaching tol;
     ``n_rejected`` orbits whose residual could not be brought to tol as a single row (the
     rounding floor of an extremely unstable point); ``lipschitz_bound`` and
     ``certified_unique`` (bound < 1); ``params`` the network's and the finder's inputs;
@@ -229,7 +235,7 @@ def _check_box(box, activation):
 # -- public ------------------------------------------------------------------------------------
 def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=None, rng=None,
                       tol=1e-12, max_iter=2000, dedup_tol=1e-6, period_max=16, box=None,
-                      newton_rounds=3, progress=False) -> FixedPointResult:
+                      newton_rounds=6, progress=False) -> FixedPointResult:
     """Distinct fixed points of ``F(x) = x_L``, their stability and index, and basin shares.
 
     Parameters
@@ -262,7 +268,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     newton_rounds : int >= 1
         Phase 2 is repeated with fresh starts (their segments and neighbourhoods now
         include the points found so far), at most this many rounds, while the activation
-        is bounded, the index sum differs from 1 and the last round found a new point.
+        is bounded and the index sum differs from 1 or the last round found a new point.
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -332,13 +338,14 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         found = np.concatenate(registry.orbits) if registry.orbits else np.empty((0, width))
         xs = _newton_start_points(gen, n_newton, box, found)
         with np.errstate(over="ignore", invalid="ignore"):
+            xu, conv_u, n_u = _preactivation_newton(m, xs, tol)
             xs, _, conv, n = _newton(m, xs, 1, tol, clip)
-        newton_steps += n
-        n_converged += int(conv.sum())
-        xs = xs[conv]
+        newton_steps += n + n_u
+        n_converged += int(conv.sum() + conv_u.sum())
+        xs = np.concatenate([xs[conv], xu[conv_u]])
         if xs.shape[0]:
             registry.add(xs[_greedy_reps(xs, dedup_tol), None, :], by_iteration=False)
-        if clip is None or registry.index_sum() == 1 or len(registry.of_period(1)) == known:
+        if clip is None or (registry.index_sum() == 1 and len(registry.of_period(1)) == known):
             break
     if bar is not None:
         bar.close()

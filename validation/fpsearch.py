@@ -1,8 +1,8 @@
 """The search machinery of find_fixed_points: iteration, Newton and the registry of distinct orbits.
 
 Phase 1 iterates every start at once (:func:`_iterate`) and refines its candidates
-(:func:`_refine`); Phase 2 runs damped Newton (:func:`_newton`) from the starts of
-:func:`_newton_start_points`; :class:`_Registry` keeps the distinct orbits found, with
+(:func:`_refine`); Phase 2 runs damped Newton in x (:func:`_newton`) and in the last pre-activation u
+(:func:`_preactivation_newton`) from the starts of :func:`_newton_start_points`; :class:`_Registry` keeps the distinct orbits found, with
 their chord matrices, spectral radii and indices. The algorithm and its constants are
 described in :mod:`validation.fixedpoints`.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .netmap import _i_minus_j, _inverse, _nearest, _solve, _sup
+from .xp_activations import dphi, phi
 
 NEWTON_SWITCH = 1e-6         # |F^p(x) - x|_inf at which an iterate is handed to Newton
 CLUSTER_RADIUS = 1e-3        # sup-norm radius of the greedy clusters of Phase-1 candidates
@@ -62,6 +63,58 @@ def _newton(m, x0, p, tol, clip):
         conv[idx] = res[idx] <= tol
         alive[idx] = ~conv[idx] & ~stalled & np.isfinite(res[idx])
     return x, res, conv, steps
+
+
+def _preactivation_newton(m, x0, tol):
+    """Damped Newton on ``G(u) = u - h_L(phi(u))`` from ``u0 = h_L(x0)``, for each row:
+    (x = phi(u), converged, steps).
+
+    The fixed points of F are ``x = phi(u)`` with G(u) = 0, one to one, with the same index
+    (``det(I - D_L M) = det(I - M D_L)``, ``M = dh_L/dx``). Where units saturate, F is
+    almost flat in x with thin, steep transitions, and Newton in x from random starts
+    rarely reaches its strongly unstable points (rho(J) ~ 1e2 to 1e4); in u a saturated
+    unit is a direction where G is the identity, so Newton is well conditioned. A row
+    converges when ``x = phi(u)`` has ``|F(x) - x|_inf <= tol``.
+    """
+    u = m.preactivation(np.asarray(x0, dtype=np.float64))
+    eye = np.eye(u.shape[1])
+
+    def residual(v):
+        return v - m.preactivation(phi(m.act, v, np))
+
+    g = residual(u)
+    alive = np.all(np.isfinite(g), axis=1)
+    steps = 0
+    for _ in range(NEWTON_MAX_STEPS):
+        idx = np.flatnonzero(alive)
+        if idx.size == 0:
+            break
+        steps += idx.size
+        ua, ga = u[idx], g[idx]
+        d = dphi(m.act, ua, np)
+        mt = m.preactivation_jacobian_t(phi(m.act, ua, np))
+        du = _solve(eye - np.swapaxes(mt, 1, 2) * d[:, None, :], ga)
+        norm0 = np.linalg.norm(ga, axis=1)
+        t = np.ones(idx.size)
+        u_new, g_new = np.empty_like(ua), np.empty_like(ga)
+        todo = np.arange(idx.size)
+        for _ in range(LINE_SEARCH_HALVINGS + 1):
+            ut = ua[todo] - t[todo, None] * du[todo]
+            gt = residual(ut)
+            u_new[todo], g_new[todo] = ut, gt
+            ok = np.linalg.norm(gt, axis=1) <= (1.0 - ARMIJO * t[todo]) * norm0[todo]
+            todo = todo[~ok]
+            if todo.size == 0:
+                break
+            t[todo] *= 0.5
+        u[idx], g[idx] = u_new, g_new
+        stalled = np.zeros(idx.size, dtype=bool)
+        stalled[todo] = True
+        alive[idx] = ~(_sup(g_new) <= tol) & ~stalled & np.all(np.isfinite(g_new), axis=1)
+    x = phi(m.act, u, np)
+    with np.errstate(invalid="ignore"):
+        conv = _sup(m(x) - x) <= tol
+    return x, conv, steps
 
 
 # -- distinct orbits -------------------------------------------------------------------------

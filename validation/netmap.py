@@ -69,6 +69,35 @@ class _Map:
         return out
 
 
+    def preactivation(self, x):
+        """``h_L(x)``, the last layer's pre-activation: ``F(x) = phi(h_L(x))``."""
+        for l in range(self.depth):
+            h = x @ self.wt[l]
+            h += self.b[l]
+            if l < self.depth - 1:
+                x = phi(self.act, h, np)
+        return h
+
+    def preactivation_jacobian_t(self, x):
+        """``(dh_L/dx)^T`` at each row, (B, N, N): J of F without its last slopes ``D_L``."""
+        n = self.width
+        out = np.empty((x.shape[0], n, n))
+        chunk = max(1, JACOBIAN_CHUNK // (n * max(w.shape[1] for w in self.wt)))
+        for s in range(0, x.shape[0], chunk):
+            y = x[s:s + chunk]
+            t = np.broadcast_to(self.wt[0], (y.shape[0],) + self.wt[0].shape).copy()
+            for l in range(self.depth - 1):
+                h = y @ self.wt[l]
+                h += self.b[l]
+                d = dphi(self.act, h, np)
+                d[d < FLUSH] = 0.0
+                y = phi(self.act, h, np)
+                t *= d[:, None, :]
+                t = np.matmul(t, self.wt[l + 1])
+            out[s:s + chunk] = t
+        return out
+
+
 def _i_minus_j(jt):
     """``I - J`` from ``J^T`` stacked (B, N, N)."""
     return np.eye(jt.shape[-1]) - np.swapaxes(jt, 1, 2)
