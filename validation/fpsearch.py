@@ -25,10 +25,16 @@ DEGENERATE_SIGMA = 1e-9      # sigma_min(I - J) below this: degenerate fixed poi
 
 
 # -- Newton ---------------------------------------------------------------------------------
-def _newton(m, x0, p, tol, clip):
-    """Damped Newton on ``F^p(x) - x`` for each row: (x, |G|_inf, converged, steps)."""
-    x = np.array(x0, dtype=np.float64)
-    g = m(x, p) - x
+def _damped_newton(z0, residual, direction, tol, project=None):
+    """Damped Newton on ``residual(z) = 0`` for each row: (z, residual, converged, steps).
+
+    ``direction(z, g)`` gives the full Newton step of rows z with residuals g; a backtracking
+    line search on ``|g|_2`` (Armijo constant ``ARMIJO``, at most ``LINE_SEARCH_HALVINGS``
+    halvings, a row stalls when none is accepted) scales it, ``project`` (optional) maps
+    trial points back into the domain, and a row converges when ``|g|_inf <= tol``.
+    """
+    z = np.array(z0, dtype=np.float64)
+    g = residual(z)
     res = _sup(g)
     conv = res <= tol
     alive = np.isfinite(res) & ~conv
@@ -38,18 +44,18 @@ def _newton(m, x0, p, tol, clip):
         if idx.size == 0:
             break
         steps += idx.size
-        xa, ga = x[idx], g[idx]
-        dx = _solve(_i_minus_j(m.jacobian_t(xa, p)), ga)
+        za, ga = z[idx], g[idx]
+        dz = direction(za, ga)
         norm0 = np.linalg.norm(ga, axis=1)
         t = np.ones(idx.size)
-        x_new, g_new = np.empty_like(xa), np.empty_like(ga)
+        z_new, g_new = np.empty_like(za), np.empty_like(ga)
         todo = np.arange(idx.size)
         for _ in range(LINE_SEARCH_HALVINGS + 1):
-            xt = xa[todo] + t[todo, None] * dx[todo]
-            if clip is not None:
-                np.clip(xt, clip[0], clip[1], out=xt)
-            gt = m(xt, p) - xt
-            x_new[todo], g_new[todo] = xt, gt
+            zt = za[todo] + t[todo, None] * dz[todo]
+            if project is not None:
+                project(zt)
+            gt = residual(zt)
+            z_new[todo], g_new[todo] = zt, gt
             ok = np.linalg.norm(gt, axis=1) <= (1.0 - ARMIJO * t[todo]) * norm0[todo]
             ok |= _sup(gt) <= tol
             todo = todo[~ok]
@@ -58,11 +64,19 @@ def _newton(m, x0, p, tol, clip):
             t[todo] *= 0.5
         stalled = np.zeros(idx.size, dtype=bool)
         stalled[todo] = True
-        x[idx], g[idx] = x_new, g_new
+        z[idx], g[idx] = z_new, g_new
         res[idx] = _sup(g_new)
         conv[idx] = res[idx] <= tol
         alive[idx] = ~conv[idx] & ~stalled & np.isfinite(res[idx])
-    return x, res, conv, steps
+    return z, res, conv, steps
+
+
+def _newton(m, x0, p, tol, clip):
+    """Damped Newton on ``F^p(x) - x``, step ``(I - J) dx = G``, iterates projected onto
+    the box ``clip`` when given: (x, |G|_inf, converged, steps) per row."""
+    project = None if clip is None else (lambda x: np.clip(x, clip[0], clip[1], out=x))
+    return _damped_newton(x0, lambda x: m(x, p) - x,
+                          lambda x, g: _solve(_i_minus_j(m.jacobian_t(x, p)), g), tol, project)
 
 
 def _preactivation_newton(m, x0, tol):
@@ -76,41 +90,15 @@ def _preactivation_newton(m, x0, tol):
     unit is a direction where G is the identity, so Newton is well conditioned. A row
     converges when ``x = phi(u)`` has ``|F(x) - x|_inf <= tol``.
     """
-    u = m.preactivation(np.asarray(x0, dtype=np.float64))
-    eye = np.eye(u.shape[1])
+    eye = np.eye(m.width)
 
-    def residual(v):
-        return v - m.preactivation(phi(m.act, v, np))
+    def direction(u, g):
+        mt = m.preactivation_jacobian_t(phi(m.act, u, np))
+        return -_solve(eye - np.swapaxes(mt, 1, 2) * dphi(m.act, u, np)[:, None, :], g)
 
-    g = residual(u)
-    alive = np.all(np.isfinite(g), axis=1)
-    steps = 0
-    for _ in range(NEWTON_MAX_STEPS):
-        idx = np.flatnonzero(alive)
-        if idx.size == 0:
-            break
-        steps += idx.size
-        ua, ga = u[idx], g[idx]
-        d = dphi(m.act, ua, np)
-        mt = m.preactivation_jacobian_t(phi(m.act, ua, np))
-        du = _solve(eye - np.swapaxes(mt, 1, 2) * d[:, None, :], ga)
-        norm0 = np.linalg.norm(ga, axis=1)
-        t = np.ones(idx.size)
-        u_new, g_new = np.empty_like(ua), np.empty_like(ga)
-        todo = np.arange(idx.size)
-        for _ in range(LINE_SEARCH_HALVINGS + 1):
-            ut = ua[todo] - t[todo, None] * du[todo]
-            gt = residual(ut)
-            u_new[todo], g_new[todo] = ut, gt
-            ok = np.linalg.norm(gt, axis=1) <= (1.0 - ARMIJO * t[todo]) * norm0[todo]
-            todo = todo[~ok]
-            if todo.size == 0:
-                break
-            t[todo] *= 0.5
-        u[idx], g[idx] = u_new, g_new
-        stalled = np.zeros(idx.size, dtype=bool)
-        stalled[todo] = True
-        alive[idx] = ~(_sup(g_new) <= tol) & ~stalled & np.all(np.isfinite(g_new), axis=1)
+    u, _, _, steps = _damped_newton(m.preactivation(np.asarray(x0, dtype=np.float64)),
+                                    lambda u: u - m.preactivation(phi(m.act, u, np)),
+                                    direction, tol)
     x = phi(m.act, u, np)
     with np.errstate(invalid="ignore"):
         conv = _sup(m(x) - x) <= tol
