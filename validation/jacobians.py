@@ -142,9 +142,10 @@ def jacobian_spectra(network: Network, x0, *, qr="auto", block_cond=QR_BLOCK_CON
     of J; ``slopes`` (L, B, N) the slopes phi'(h_l) at each input; ``method``: "gram"
     (eigvalsh of ``J J^T``, used when its smallest nonzero eigenvalue is above
     ``GRAM_RATIO`` of the largest), "svd" (svdvals of J) or "qr"; ``qr_blocks``: the
-    blocks of layers ``(start, stop, log10 cond estimate)`` the QR accumulation used
-    (empty otherwise); ``sv_rtol``: the bound on the relative error of the singular
-    values that follows from those blocks (``eps * sum cond``; ``None`` for the plain
+    blocks of layers ``(start, stop, log10 cond estimate, log10 error factor)`` the QR
+    accumulation used (empty otherwise); ``sv_rtol``: the estimated bound on the relative
+    error of the singular values that follows from those blocks (``eps * sum`` of the
+    error factors: a block's condition, cond(W) for a single layer; ``None`` for the plain
     methods). With zero slopes (relu, hard-tanh) J has rank
     ``min_l #{phi'(h_l) != 0}`` (almost surely); the remaining squared singular values are
     set to exactly 0. The method is chosen once for the whole batch.
@@ -166,6 +167,15 @@ def jacobian_spectra(network: Network, x0, *, qr="auto", block_cond=QR_BLOCK_CON
     def block_zeros(start, stop):
         return n - xp.min(nnz[start:stop, ...], axis=0)
 
+    weight_conds = {}
+
+    def weight_cond(l):
+        if l not in weight_conds:
+            w = network.W[l, ...][None, ...]
+            weight_conds[l] = log10_cond_estimate(factor(w, xp, r_only=True).r,
+                                                  xp.zeros((1,), dtype=xp.int64), xp)
+        return weight_conds[l]
+
     # J is the product of two halves, so the first QR block costs no extra GEMM.
     half = (depth + 1) // 2
     blocks = [[0, half, product(0, half), None]]
@@ -184,7 +194,7 @@ def jacobian_spectra(network: Network, x0, *, qr="auto", block_cond=QR_BLOCK_CON
             sv2, log_sv, method, ok = _plain_spectrum(j, n_zero, xp)
             if ok or qr is False:
                 return sv2, log_sv, method, [], None
-        log_sv, used = accumulate(blocks, product, block_zeros, block_cond, xp)
+        log_sv, used = accumulate(blocks, product, block_zeros, block_cond, xp, weight_cond)
         return xp.exp(2.0 * log_sv), log_sv, "qr", used, relative_error_bound(used)
 
     # The eigenvalues need only J; they are computed beside the singular values.

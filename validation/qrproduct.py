@@ -14,8 +14,9 @@ backward stable only with the rows sorted (Cox & Higham 1998).
 
 Accuracy. A plainly multiplied block carries a relative (multiplicative) error up to
 ~eps cond(B) in its small singular directions, so the singular values of J come back to
-a relative error bounded by ~eps * sum_k cond(B_k) (:func:`relative_error_bound`); the
-errors measured at N = 1000 are about 100 times below that bound. Blocks start as the two
+a relative error bounded by ~eps * sum_k cond(B_k) (:func:`relative_error_bound`; a
+single layer counts cond(W) instead, see :func:`accumulate`); the errors measured at
+N = 1000 are about 100 times below that bound. Blocks start as the two
 halves of the depth and are shortened while cond(B), estimated from the diagonal of R
 (:func:`log10_cond_estimate`), exceeds ``block_cond``; the rest of the depth is then
 re-planned in blocks sized by the condition per layer just measured.
@@ -153,7 +154,7 @@ def _rescale(t, log_c, xp):
     return t / c, log_c + xp.log(c)
 
 
-def accumulate(blocks, product, n_zero, block_cond, xp):
+def accumulate(blocks, product, n_zero, block_cond, xp, weight_cond=None):
     """(log singular values ascending (B, N), blocks used) of ``J`` by QR accumulation.
 
     Parameters
@@ -164,9 +165,14 @@ def accumulate(blocks, product, n_zero, block_cond, xp):
     product : callable (start, stop) -> (B, N, N) plain product of layers start..stop-1
     n_zero : callable (start, stop) -> (B,) structural zeros of that block's rank
     block_cond : a block whose estimated condition number exceeds it is shortened
+    weight_cond : callable l -> log10 cond estimate of layer l's weights, optional
 
     Returns the log singular values and the accepted blocks as
-    ``(start, stop, log10 cond estimate)``.
+    ``(start, stop, log10 cond estimate, log10 error factor)``. The error factor is the
+    block's condition, except for a single layer ``D W``: its rows are computed to
+    relative accuracy and the sorted QR is row-wise backward stable, so the slopes' spread
+    does not enter and the factor is ``cond(W)`` (``weight_cond``), which stays small
+    where saturated slopes make cond(D W) huge.
     """
     limit = math.log10(block_cond)
     depth = blocks[-1][1]
@@ -190,7 +196,10 @@ def accumulate(blocks, product, n_zero, block_cond, xp):
         else:
             t, log_c = _rescale(_triangular_product(f.r, t, xp), log_c, xp)
         prev = f
-        used.append((start, stop, cond))
+        err = cond
+        if stop - start == 1 and weight_cond is not None:
+            err = min(cond, weight_cond(start))
+        used.append((start, stop, cond, err))
     s = xp.flip(_svdvals(t, xp), axis=-1)
     pos = s > 0.0
     log_s = xp.where(pos, xp.log(xp.where(pos, s, xp.ones_like(s))), xp.full_like(s, -math.inf))
@@ -198,6 +207,6 @@ def accumulate(blocks, product, n_zero, block_cond, xp):
 
 
 def relative_error_bound(used) -> float:
-    """Bound on the relative error of the singular values from the blocks ``used``:
-    ``eps * sum_k cond(B_k)``, with the estimated conditions :func:`accumulate` reports."""
-    return float(np.finfo(np.float64).eps * sum(10.0 ** c for _, _, c in used))
+    """Estimated bound on the relative error of the singular values from the blocks
+    ``used``: ``eps * sum_k`` (error factor of block k, :func:`accumulate`)."""
+    return float(np.finfo(np.float64).eps * sum(10.0 ** u[3] for u in used))
