@@ -233,7 +233,8 @@ def q_prediction_heavy():
 
 #: Kac-Rice Monte Carlo over the Cauchy cells of Q_SWEEPS (importance samples per cell).
 KR_SAMPLES, KR_SEED = 20000, 7
-#: Effective sample size below which an estimate's standard error is not trusted.
+#: Effective sample size below which an estimate's standard error is not trusted; it is
+#: not trusted either where the weights' Pareto tail shape is >= PARETO_K_RELIABLE.
 KR_MIN_ESS = 100
 
 
@@ -247,6 +248,7 @@ def kac_rice_table():
     the measured Q of q_curves() on its Cauchy cells; each cell cached in a JSON file."""
     from validation import kac_rice
     from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
+    from validation.tails import PARETO_K_RELIABLE
     cache_path = FP / "checkpoints" / "kac_rice_cells.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     measured = json.loads((FP / "q_curves.json").read_text())["results"]
@@ -260,7 +262,7 @@ def kac_rice_table():
             # everything that sets the estimate is in the key, so a changed estimator or
             # setting is recomputed rather than read back
             key = (f"s{law['s']:g}-b{law['sigma_b']:g}-N{m['width']}-L{m['depth']}-S{KR_SAMPLES}"
-                   f"-seed{KR_SEED}-K{MIXING_CANDIDATES}-P{PROPOSAL_SCALES}")
+                   f"-seed{KR_SEED}-K{MIXING_CANDIDATES}-P{PROPOSAL_SCALES}-pareto")
             if key not in cache:
                 seed = np.random.SeedSequence([KR_SEED, m["width"], m["depth"], int(10 * law["s"])])
                 est = kac_rice("sigmoid", sigma_w, law["sigma_b"], m["depth"], m["width"],
@@ -272,7 +274,7 @@ def kac_rice_table():
                 tmp.write_text(json.dumps(cache, sort_keys=True))
                 tmp.replace(cache_path)
                 print(f"[kac-rice] {key}: E[Q_all] {est.expected_q_all['value']:.3f} +- "
-                      f"{est.expected_q_all['stderr']:.3f}, ESS {est.ess:.0f}", flush=True)
+                      f"{est.expected_q_all['stderr']:.3f}, ESS {est.ess:.0f}, k {est.pareto_k:.2f}", flush=True)
             kr = cache[key]
             qa, qs = kr["expected_q_all"], kr["expected_q_stable"]
             rows.append({"s": law["s"], "sigma_b": law["sigma_b"], "width": m["width"],
@@ -283,6 +285,8 @@ def kac_rice_table():
                          "index_sum_ok": m["index_sum_ok"],
                          "kac_rice_q_all": qa, "kac_rice_q_stable": qs,
                          "kac_rice_index": kr["index_mean"], "ess": kr["ess"],
+                         "pareto_k": kr["pareto_k"],
+                         "reliable_estimate": kr["ess"] >= KR_MIN_ESS and kr["pareto_k"] < PARETO_K_RELIABLE,
                          "q_all_within": _overlap(qa["value"], qa["stderr"], m["q_all"]["mean_ci"]),
                          "q_stable_within": _overlap(qs["value"], qs["stderr"], m["q_stable"]["mean_ci"])})
     fig = Figure(figsize=(11, 7), layout="constrained")
@@ -300,14 +304,15 @@ def kac_rice_table():
                             ms=4, capsize=2, label=f"measured {label} (95% CI)")
                 v = np.array([r[f"kac_rice_{key}"]["value"] for r in sel])
                 se = np.array([r[f"kac_rice_{key}"]["stderr"] for r in sel])
-                ok = np.array([r["ess"] >= KR_MIN_ESS for r in sel])
+                ok = np.array([r["reliable_estimate"] for r in sel])
                 ax.plot(L, v, "-", color=color, lw=1, alpha=0.6)
                 ax.errorbar(L[ok], v[ok], yerr=2 * se[ok], fmt="s", color=color, ms=4, capsize=2,
                             label=f"Kac-Rice E[{label}] (2 SE)")
                 if np.any(~ok):
                     ax.errorbar(L[~ok], v[~ok], yerr=2 * se[~ok], fmt="s", color=color, ms=4,
                                 mfc="none", capsize=2, alpha=0.6,
-                                label=f"Kac-Rice E[{label}], ESS < {KR_MIN_ESS}")
+                                label=f"Kac-Rice E[{label}], unreliable (ESS < {KR_MIN_ESS} "
+                                      f"or Pareto k >= {PARETO_K_RELIABLE})")
                 tops.append(np.max(np.append(ci[:, 1], (v + 2 * se)[ok])))
             ax.set_xscale("log")
             # unreliable estimates may run off the top: the axis follows the trusted values
@@ -318,11 +323,10 @@ def kac_rice_table():
             if j == 1:
                 ax.legend(fontsize=7)
     fig.savefig(FP / "cauchy_kac_rice.png", dpi=120)
-    # The comparison is informative where both sides can be trusted: the estimate has an ESS
-    # of at least KR_MIN_ESS, and the finder's index sum is 1 in >= 95% of the networks (else
-    # the measured Q_all is a lower bound).
+    # The comparison is informative where both sides can be trusted: the estimate is
+    # reliable (ESS and tail shape), and the finder's index sum is 1 in >= 95% of the
+    # networks (else the measured Q_all is a lower bound).
     for r in rows:
-        r["reliable_estimate"] = r["ess"] >= KR_MIN_ESS
         r["complete_enumeration"] = r["index_sum_ok"] >= 0.95
     groups = {"all": rows, "reliable_estimate": [r for r in rows if r["reliable_estimate"]],
               "both_reliable": [r for r in rows if r["reliable_estimate"] and r["complete_enumeration"]]}
@@ -331,9 +335,11 @@ def kac_rice_table():
              for name, g in groups.items()}
     (FP / "cauchy_kac_rice.json").write_text(json.dumps(
         {"esd_version": esd.__version__, "samples": KR_SAMPLES, "seed": KR_SEED,
+         "min_ess": KR_MIN_ESS, "pareto_k_reliable": PARETO_K_RELIABLE,
          "share_within_error_bars": share, "rows": rows}, indent=1, sort_keys=True))
     lines = ["| s | N | L | measured Q_all (CI) | Kac-Rice E[Q_all] | measured Q_stable (CI) "
-             "| Kac-Rice E[Q_stable] | index ok | ESS |", "|---|---|---|---|---|---|---|---|---|"]
+             "| Kac-Rice E[Q_stable] | index ok | ESS | Pareto k |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         qa, qs = r["kac_rice_q_all"], r["kac_rice_q_stable"]
         ca, cs = r["measured_q_all_ci"], r["measured_q_stable_ci"]
@@ -342,7 +348,7 @@ def kac_rice_table():
                      f"{'' if r['q_all_within'] else ' (out)'} | {r['measured_q_stable']:.2f} "
                      f"[{cs[0]:.2f}, {cs[1]:.2f}] | {qs['value']:.2f} ± {qs['stderr']:.2f}"
                      f"{'' if r['q_stable_within'] else ' (out)'} | {r['index_sum_ok']:.2f} "
-                     f"| {r['ess']:.0f} |")
+                     f"| {r['ess']:.0f} | {r['pareto_k']:.2f}{'' if r['reliable_estimate'] else ' (unreliable)'} |")
     lines.append("")
     for name, sh in share.items():
         if sh["cells"]:

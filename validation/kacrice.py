@@ -41,8 +41,10 @@ From the same samples:
   the density, the conditioning and the Jacobian factor);
 * ``|det(I - J)| 1{rho(J) < 1}`` -> E[Q_stable].
 
-Each comes with its standard error and the effective sample size ``(sum w)^2 / sum w^2``
-of the weights ``w = prod N(u; 0, v) / q(u) |det(I - J)|``.
+Each comes with its standard error, the effective sample size ``(sum w)^2 / sum w^2``
+of the weights ``w = prod N(u; 0, v) / q(u) |det(I - J)|`` and the Pareto shape k of
+their tail (:mod:`validation.tails`): at k >= 0.7 the standard error is not to be trusted,
+however large the ESS.
 
 **Stable weights** (``W_ij = sigma_w N^(-1/alpha) S``, ``b_i = sigma_b S``, S standard
 symmetric alpha-stable, Cauchy at alpha = 1). S is a gaussian scale mixture,
@@ -75,6 +77,7 @@ from esd.heavy.scale_map import gamma_star
 from esd.light.meanfield import q_star
 
 from .sampling import standard_stable
+from .tails import PARETO_K_RELIABLE, pareto_k
 
 __all__ = ["KacRiceEstimate", "kac_rice"]
 
@@ -92,20 +95,27 @@ LAWS = ("gaussian", "cauchy", "stable")
 @dataclass(frozen=True)
 class KacRiceEstimate:
     """E[Q_all], E[Q_stable] and the mean index, each {value, stderr}; ``ess`` the
-    effective sample size of the |det| weights; ``params`` what made them."""
+    effective sample size of the |det| weights and ``pareto_k`` the shape of their tail
+    (reliable below ``validation.tails.PARETO_K_RELIABLE``); ``params`` what made them."""
 
     expected_q_all: dict
     expected_q_stable: dict
     index_mean: dict
     ess: float
     samples: int
+    pareto_k: float = math.nan
     params: dict = field(default_factory=dict)
+
+    @property
+    def reliable(self) -> bool:
+        """The weights' tail is light enough for the standard errors to hold."""
+        return bool(self.pareto_k < PARETO_K_RELIABLE)
 
     def to_dict(self) -> dict:
         return {"expected_q_all": dict(self.expected_q_all),
                 "expected_q_stable": dict(self.expected_q_stable),
                 "index_mean": dict(self.index_mean), "ess": self.ess, "samples": self.samples,
-                "params": dict(self.params)}
+                "pareto_k": self.pareto_k, "reliable": self.reliable, "params": dict(self.params)}
 
 
 def _log_normal(u, var):
@@ -357,7 +367,8 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, weigh
     parts = [_batch(rng, act, law, int(depth), int(width), size, scales, nu, _last_layer)
              for size in sizes]
     log_w0, logdet, sign, stable = (np.concatenate(p) for p in zip(*parts))
-    w_abs = np.exp(log_w0 + logdet)
+    log_w = log_w0 + logdet
+    w_abs = np.exp(log_w)
     ess = float(np.sum(w_abs) ** 2 / max(np.sum(w_abs * w_abs), 1e-300))
     params = {"activation": act.name, "weights": weights, "alpha": alpha, "sigma_w": sigma_w,
               "sigma_b": sigma_b, "depth": int(depth), "width": int(width),
@@ -365,4 +376,4 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, weigh
               ("proposal_variances" if nu is None else "proposal_scales"): scales.tolist(),
               "seed_entropy": str(getattr(getattr(rng.bit_generator, "seed_seq", None), "entropy", None))}
     return KacRiceEstimate(_mean_se(w_abs), _mean_se(w_abs * stable), _mean_se(sign * w_abs),
-                           ess, int(samples), params)
+                           ess, int(samples), pareto_k(log_w), params)

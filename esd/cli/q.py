@@ -193,7 +193,8 @@ def cmd_predict_q(args):
         for r in rows:
             kr = by_key[(r["width"], r["depth"])]
             r["kac_rice_mc"] = {k: kr[k] for k in ("expected_q_all", "expected_q_stable",
-                                                   "index_mean", "ess", "samples")}
+                                                   "index_mean", "ess", "pareto_k", "reliable",
+                                                   "samples")}
     out = {"params": {"method": args.method, "activation": args.activation,
                       "weights": args.weights, "sigma_w": args.sigma_w,
                       "sigma_b": args.sigma_b, "widths": widths, "depths": depths},
@@ -220,11 +221,14 @@ def _render_fixed_points(out):
 
 
 def _render_kac_rice(out):
-    print(f"{'N':>5} {'L':>4} {'E[Q_all]':>16} {'E[Q_stable]':>16} {'mean index':>16} {'ESS':>8}")
+    print(f"{'N':>5} {'L':>4} {'E[Q_all]':>16} {'E[Q_stable]':>16} {'mean index':>16} {'ESS':>8} "
+          f"{'Pareto k':>9}")
     for r in out["predictions"]:
         cell = [f"{r[k]['value']:.3f} +- {r[k]['stderr']:.3f}"
                 for k in ("expected_q_all", "expected_q_stable", "index_mean")]
-        print(f"{r['width']:>5} {r['depth']:>4} {cell[0]:>16} {cell[1]:>16} {cell[2]:>16} {r['ess']:>8.0f}")
+        flag = "" if r["reliable"] else "  (unreliable: heavy-tailed weights)"
+        print(f"{r['width']:>5} {r['depth']:>4} {cell[0]:>16} {cell[1]:>16} {cell[2]:>16} "
+              f"{r['ess']:>8.0f} {r['pareto_k']:>9.2f}{flag}")
     for c in out.get("comparison", []):
         print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
               f"{c['measured_ci']}; Kac-Rice {c['expected_q_all']:.3f} +- {c['stderr']:.3f}: "
@@ -244,7 +248,8 @@ def _render_predictions(out):
             print(f"{'':>11}finite-N Kac-Rice: E[Q_all] {e['expected_q_all']['value']:.3f} +- "
                   f"{e['expected_q_all']['stderr']:.3f}, E[Q_stable] "
                   f"{e['expected_q_stable']['value']:.3f} +- {e['expected_q_stable']['stderr']:.3f}, "
-                  f"ESS {e['ess']:.0f}")
+                  f"ESS {e['ess']:.0f}, Pareto k {e['pareto_k']:.2f}"
+                  f"{'' if e['reliable'] else ' (unreliable)'}")
         if "kac_rice_fixed_point" in r:
             print(f"{'':>11}J at a fixed point: Kac-Rice rate "
                   f"{r['kac_rice_fixed_point']['rate']:.5f}, Q_all (KR) "
