@@ -72,6 +72,8 @@ def test_a_wrong_conditioning_breaks_the_cauchy_index():
     right = kac_rice(*cell, samples=10000, weights="cauchy", seed=7)
     healthy = [_within(e.index_mean, 1.0, k=4.0) and e.ess > 0.01 * e.samples for e in (right, r)]
     assert healthy == [True, False], (right.to_dict(), r.to_dict())
+    # the tail shape flags it too (measured k 1.34 against 0.58 for the right conditioning)
+    assert [right.reliable, r.reliable] == [True, False], (right.pareto_k, r.pareto_k)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.5, 0.7])
