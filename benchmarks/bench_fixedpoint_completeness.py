@@ -1,15 +1,18 @@
 """How complete the fixed-point search is: share of networks whose index sum is 1.
 
     python benchmarks/bench_fixedpoint_completeness.py [--scales 1,3] [--width 30]
-        [--depths 1,2,4,8,16] [--nets 20] [--newton-starts 1000] [--json]
+        [--depths 1,2,4,8,16] [--nets 20] [--newton-starts 1000]
+        [--variants "x only,x and u,homotopy"] [--json]
 
 Sigmoid networks with Cauchy weights of scale s (sigma_w = s N), sigma_b = 0.5, 300
 iteration starts and ``--newton-starts`` Newton starts per round (up to the default 6
-rounds). Each cell runs twice on the same networks and starts: Phase 2 with Newton in x
-only (the pre-activation Newton replaced by one that converges nowhere), and as shipped
-(Newton in x and in the last pre-activation u). Prints per cell the share with index sum
-1, the mean Q_all and the seconds per network. The table in docs/theory/fixed-points.md
-comes from the defaults (about 20 minutes on 2 cores). One BLAS thread, as in a sweep.
+rounds). Each cell runs once per variant on the same networks and starts: "x only"
+(Phase 2 with Newton in x only: the pre-activation Newton replaced by one that converges
+nowhere; no Phase 3), "x and u" (Newton in x and in the last pre-activation u; no Phase
+3) and "homotopy" (as shipped: Phase 3 homotopy paths while the index sum differs from
+1). Prints per cell the share with index sum 1, the mean Q_all and the seconds per
+network. The table in docs/theory/fixed-points.md comes from the defaults. One BLAS
+thread, as in a sweep.
 """
 
 from __future__ import annotations
@@ -33,16 +36,21 @@ def _x_only(m, x0, tol):
     return x0, np.zeros(x0.shape[0], dtype=bool), 0
 
 
+VARIANTS = ("x only", "x and u", "homotopy")
+
+
 def cell(s, width, depth, nets, newton_starts, variant):
     shipped = fixedpoints._preactivation_newton
     if variant == "x only":
         fixedpoints._preactivation_newton = _x_only
+    paths = {} if variant == "homotopy" else {"homotopy_paths": 0}
     rows, start = [], time.perf_counter()
     try:
         for i in range(nets):
             rng = np.random.default_rng([11, int(s), width, depth, i])
             net = sample_network("sigmoid", "cauchy", s * width, 0.5, depth, width, rng=rng)
-            r = fixedpoints.find_fixed_points(net, starts=300, newton_starts=newton_starts, rng=rng)
+            r = fixedpoints.find_fixed_points(net, starts=300, newton_starts=newton_starts, rng=rng,
+                                              **paths)
             rows.append((r.index_sum == 1, r.q_all))
     finally:
         fixedpoints._preactivation_newton = shipped
@@ -59,17 +67,20 @@ def main():
     ap.add_argument("--depths", type=ints, default=[1, 2, 4, 8, 16])
     ap.add_argument("--nets", type=int, default=20)
     ap.add_argument("--newton-starts", type=int, default=1000)
+    ap.add_argument("--variants", type=lambda t: t.split(","), default=list(VARIANTS))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if set(args.variants) - set(VARIANTS):
+        ap.error(f"--variants: each must be one of {', '.join(VARIANTS)}")
     out = []
     with threadpool_limits(limits=1, user_api="blas"):
         for s in args.scales:
             for depth in args.depths:
-                for variant in ("x only", "x and u"):
+                for variant in args.variants:
                     row = cell(s, args.width, depth, args.nets, args.newton_starts, variant)
                     out.append(row)
                     if not args.json:
-                        print(f"s {s:g} N {row['N']} L {depth:>2} {variant:>7}: index sum 1 in "
+                        print(f"s {s:g} N {row['N']} L {depth:>2} {variant:>8}: index sum 1 in "
                               f"{row['index_ok']:.2f}, mean Q_all {row['q_all']:.2f}, "
                               f"{row['seconds_per_net']:.2f} s/net", flush=True)
     if args.json:

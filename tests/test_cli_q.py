@@ -47,6 +47,22 @@ def test_fixed_points_checkpoint_resumes_identically(tmp_path, capsys):
     assert res.returncode == 2 and "checkpoint" in res.stderr.lower()
 
 
+def test_homotopy_paths_reach_the_finder(capsys):
+    # The N = 20, s = 3, L = 3 network of test_fixedpoints: Newton alone leaves index sum 0.
+    base = ["fixed-points", "--activation", "sigmoid", "--weights", "cauchy", "--sigma-w", "60",
+            "--sigma-b", "0.5", "--width", "20", "--depth", "3", "--nets", "2", "--starts", "100",
+            "--seed", "0", "--workers", "1", "--json"]
+    ok = []
+    for paths in ("0", "64"):
+        assert main([*base, "--homotopy-paths", paths]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["params"]["homotopy_paths"] == int(paths)
+        ok.append(out["results"][0]["index_sum_ok"])
+    assert ok[1] >= ok[0]
+    res = run(*base, "--homotopy-paths", "-1")
+    assert res.returncode == 2 and "homotopy-paths" in res.stderr
+
+
 def test_gaussian_sigmoid_has_one_fixed_point_from_the_cli(capsys):
     args = ["fixed-points", "--activation", "sigmoid", "--sigma-w", "1.5", "--sigma-b", "0.5",
             "--width", "12", "--depth", "1,4", "--nets", "3", "--starts", "50", "--seed", "0",

@@ -37,7 +37,8 @@ def _x_star(a):
 def _invariants(r: FixedPointResult, tol=1e-12):
     k = r.q_all
     assert r.points.shape[0] == k and r.stable.shape == r.index.shape == r.residual.shape == (k,)
-    assert np.all(r.residual <= tol)
+    from validation.fpsearch import ROUNDING_FLOOR
+    assert np.all(r.residual <= max(tol, ROUNDING_FLOOR))   # above tol only at the rounding floor
     np.testing.assert_array_equal(r.stable, r.spectral_radius < 1.0)
     assert r.q_stable == int(r.stable.sum()) <= r.q_all
     assert set(np.unique(r.index)) <= {-1, 0, 1}
@@ -246,7 +247,8 @@ def test_iterations_and_flops():
     net = sample_network("sigmoid", "gaussian", 1.5, 0.5, 4, 8, rng=0)
     assert iterate_flops(net, 100) == 2 * 100 * 8 ** 2 * 4
     r = find_fixed_points(net, starts=100, rng=0, progress=True)
-    assert r.iterations >= 100 and set(r.timings) == {"iterate", "refine", "newton", "total"}
+    assert r.iterations >= 100
+    assert set(r.timings) == {"iterate", "refine", "newton", "homotopy", "total"}
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -265,6 +267,9 @@ def test_iterations_and_flops():
     ({"max_iter": 0}, "max_iter"),
     ({"period_max": 0}, "period_max"),
     ({"newton_rounds": 0}, "newton_rounds"),
+    ({"homotopy_paths": -1}, "homotopy_paths"),
+    ({"homotopy_steps": 0}, "homotopy_steps"),
+    ({"homotopy_steps": 1.5}, "homotopy_steps"),
     ({"box": (1.0, -1.0)}, "box"),
     ({"box": "wide"}, "box"),
     ({"rng": "seed"}, "rng"),
@@ -312,7 +317,82 @@ def test_preactivation_newton_converges_where_newton_in_x_rarely_does():
         xn, _, conv_x, _ = _newton(m, xs, 1, 1e-12, (0.0, 1.0))
         xu, conv_u, _ = _preactivation_newton(m, xs, 1e-12)
     assert conv_x.sum() < 20 and conv_u.sum() > 200
-    assert _sup(m(xu[conv_u]) - xu[conv_u]).max() <= 1e-12
+    assert _sup(m(xu[conv_u]) - xu[conv_u]).max() <= 1e-11   # tol, or just above at the rounding floor
     assert _sup(xu[conv_u] - xn[conv_x][0]).max() <= 1e-6  # the same point
     r = find_fixed_points(net, starts=300, newton_starts=200, rng=1)
     assert r.index_sum == 1 and r.q_all == 1
+
+
+# -- Phase 3: homotopy paths -----------------------------------------------------------------
+@pytest.mark.parametrize("seed", [2, 3])
+def test_homotopy_path_crossings_alternate_in_index(seed):
+    """Along the path of x = (1 - t) c + t F(x) from t = 0, sign det(I - t J) dt/ds is
+    constant, so its crossings of t = 1 are fixed points of index +1, -1, +1, ...: a path
+    that jumped to another branch would break the pattern."""
+    from validation.fphomotopy import _track_paths
+    from validation.fpsearch import _newton
+    from validation.netmap import _i_minus_j, _Map
+    m = _Map(sample_network("sigmoid", "cauchy", 30.0, 0.5, 3, 10, rng=seed))
+    crossings = 0
+    for k in range(5):
+        cand, steps = _track_paths(m, np.random.default_rng(k).random((1, 10)), 3000)
+        assert 0 < steps <= 3000
+        x, _, conv, _ = _newton(m, cand, 1, 1e-12, (0.0, 1.0))
+        assert conv.all()
+        signs = [int(np.sign(np.linalg.det(a))) for a in _i_minus_j(m.jacobian_t(x))]
+        assert signs == [(-1) ** j for j in range(len(signs))]
+        crossings += len(signs)
+    assert crossings > 5                                   # some paths cross t = 1 again
+
+
+def test_homotopy_paths_find_all_9_fixed_points_of_coordinatewise_tanh():
+    """tanh(2x) in d = 2: each path reaches an attractor at t = 1, turns back beyond it and
+    crosses t = 1 again at the unstable points, so 16 paths find all 3^2 points."""
+    from validation.fphomotopy import homotopy_fixed_points
+    from validation.netmap import _Map
+    m = _Map(_layer(2.0 * np.eye(2)))
+    pts, crossings, steps = homotopy_fixed_points(
+        m, np.random.default_rng(0).uniform(-1, 1, (16, 2)), 2000, 1e-12, (-1.0, 1.0))
+    assert crossings >= 16 and steps > 0
+    xs = _x_star(2.0)
+    want = {(a, b) for a in (-xs, 0.0, xs) for b in (-xs, 0.0, xs)}
+    got = {tuple(p) for p in np.round(pts, 9) + 0.0}
+    assert got == {tuple(np.round(w, 9) + 0.0) for w in want}
+
+
+def test_homotopy_completes_what_newton_misses():
+    """Sigmoid Cauchy N = 20, s = 3, L = 3 (measured): Newton from 100 starts per round
+    finds 8 fixed points with index sum 0; the first 16 homotopy paths find the 9th."""
+    net = sample_network("sigmoid", "cauchy", 60.0, 0.5, 3, 20, rng=7)
+    a = find_fixed_points(net, starts=200, newton_starts=100, rng=1, homotopy_paths=0)
+    b = find_fixed_points(net, starts=200, newton_starts=100, rng=1)
+    _invariants(a), _invariants(b)
+    assert (a.q_all, a.index_sum, a.homotopy_paths) == (8, 0, 0)
+    assert (b.q_all, b.index_sum, b.homotopy_paths) == (9, 1, 16) and b.homotopy_crossings > 0
+    np.testing.assert_array_equal(a.points, b.points[:8])   # Phases 1 and 2 are unchanged
+    assert b.to_dict()["params"]["homotopy_paths"] == 64
+
+
+def test_newton_converges_at_the_rounding_floor():
+    """g(z) = 1e7 (z^3 - 0.027): rounding keeps |g| near 3e-11 at z = 0.3, above tol = 1e-12,
+    while the Newton step there is below tol. The row converges at its floor; a residual
+    that is not a rounding floor (the step stays large) does not."""
+    from validation.fpsearch import _damped_newton
+    z, res, conv, _ = _damped_newton(np.array([[0.5]]), lambda z: 1e7 * (z ** 3 - 0.027),
+                                     lambda z, g: -g / (3e7 * z ** 2), 1e-12)
+    assert conv[0] and abs(z[0, 0] - 0.3) <= 1e-15 and 1e-12 < res[0] <= 1e-9
+    z, res, conv, _ = _damped_newton(np.array([[0.5]]), lambda z: z ** 2 + 1e-10,
+                                     lambda z, g: -g / (2 * z), 1e-12)
+    assert not conv[0]
+
+
+def test_strongly_unstable_point_at_its_rounding_floor_is_counted():
+    """Sigmoid Cauchy N = 30, s = 3, L = 8 (measured): the one fixed point has rho ~ 5e5 and
+    a residual floor of ~3e-11. With tol = 1e-12 as the only criterion it was rejected and
+    the finder reported no fixed point (index sum 0)."""
+    rng = np.random.default_rng([11, 3, 30, 8, 1])
+    net = sample_network("sigmoid", "cauchy", 90.0, 0.5, 8, 30, rng=rng)
+    r = find_fixed_points(net, starts=300, newton_starts=200, rng=rng, homotopy_paths=0)
+    _invariants(r)
+    assert (r.q_all, r.index_sum, r.n_rejected) == (1, 1, 0)
+    assert r.spectral_radius[0] > 1e5 and r.residual[0] > 1e-12

@@ -35,8 +35,18 @@ uniform in the start box. For a bounded activation the round is repeated, up to
 ``newton_rounds`` times, while the index sum differs from 1 or the last round found a
 new point.
 
+Phase 3, homotopy paths (bounded activations, only while the index sum differs from 1).
+Newton from random starts reaches a strongly unstable point only from a tiny basin;
+the path of zeros of ``H(x, t) = x - (1 - t) c - t F(x)`` from ``(c, 0)``, c uniform in the
+activation's box, reaches t = 1 at a fixed point for almost every c, unstable or not, and
+followed past t = 1 crosses it again at further fixed points
+(:mod:`validation.fphomotopy`). Batches of ``HOMOTOPY_BATCH`` paths, ``homotopy_paths`` in
+all, each at most ``homotopy_steps`` continuation steps, run while the index sum differs
+from 1; every crossing is refined by Newton in x and in u.
+
 Distinct points. Every orbit is polished by Newton as a single row before it is
-registered, so its reported residual is the one that passed ``tol``. Two fixed points
+registered, so its reported residual is the one that passed ``tol`` (or the rounding
+floor: a Newton step below tol, residual at most ``ROUNDING_FLOOR``). Two fixed points
 are the same when ``|x - y|_inf <= dedup_tol``; two periodic orbits when they have the
 same minimal period and a point of one lies within ``dedup_tol`` of the other's first
 point. The first found is kept (Phase 1 before Phase 2).
@@ -75,6 +85,7 @@ from esd.activations import ACTIVATIONS
 from esd.exceptions import InvalidParameter
 
 from .backend import to_numpy
+from .fphomotopy import homotopy_fixed_points
 from .fpsearch import (NEWTON_SWITCH, _greedy_reps, _iterate, _newton, _newton_start_points,
                        _preactivation_newton, _refine, _Registry)
 from .netmap import _Map
@@ -84,6 +95,7 @@ from .sampling import _make_rng, _seed_record
 __all__ = ["FixedPointResult", "find_fixed_points", "iterate_flops", "lipschitz_bound"]
 
 DEFAULT_BOX = (-1.0, 1.0)    # start box of an activation without a bounded range
+HOMOTOPY_BATCH = 16         # homotopy paths followed at once
 MAX_SLOPE = {"linear": 1.0, "relu": 1.0, "hard-tanh": 1.0, "tanh": 1.0, "erf": 1.0,
              "sigmoid": 0.25}  # sup |phi'| of the built-in activations
 
@@ -94,9 +106,11 @@ class FixedPointResult:
 
     Per fixed point (K rows, registration order: Phase 1 first): ``points`` (K, N);
     ``spectral_radius`` rho(J(x*)); ``stable`` (rho < 1); ``index`` sign det(I - J(x*)),
-    0 if degenerate; ``residual`` |F(x*) - x*|_inf (<= tol); ``basin_share`` the fraction
-    of Phase-1 starts whose iteration ended there (0 for an unstable point, except in the
-    measure-zero case that an iteration landed on it); ``found_by_iteration``.
+    0 if degenerate; ``residual`` |F(x*) - x*|_inf (<= tol, or at most ``ROUNDING_FLOOR``
+    for a point at its rounding floor: :func:`validation.fpsearch._damped_newton`);
+    ``basin_share`` the fraction of Phase-1 starts whose iteration ended there (0 for an
+    unstable point, except in the measure-zero case that an iteration landed on it);
+    ``found_by_iteration``.
     ``q_stable``, ``q_all`` and ``index_sum`` summarise them.
 
     Per periodic orbit reached by iteration (minimal period >= 2, at most ``period_max``):
@@ -108,9 +122,11 @@ class FixedPointResult:
     (a batched sweep of B rows counts B; ``iterate_flops(network, iterations)`` is its
     GEMM work); ``newton_steps`` per-row Newton steps of both phases; ``newton_starts``
     Phase-2 starts over all rounds (each runs Newton in x and in u),
-    ``newton_converged`` the runs of both kinds reaching tol;
-    ``n_rejected`` orbits whose residual could not be brought to tol as a single row (the
-    rounding floor of an extremely unstable point); ``lipschitz_bound`` and
+    ``newton_converged`` the runs of both kinds reaching tol; ``homotopy_paths`` Phase-3
+    paths followed, ``homotopy_crossings`` their crossings of t = 1, ``path_steps`` their
+    continuation steps;
+    ``n_rejected`` orbits that Newton, as a single row, brought neither to tol nor to a
+    rounding floor; ``lipschitz_bound`` and
     ``certified_unique`` (bound < 1); ``params`` the network's and the finder's inputs;
     ``timings`` wall seconds per phase.
     """
@@ -136,6 +152,9 @@ class FixedPointResult:
     newton_steps: int
     newton_starts: int
     newton_converged: int
+    homotopy_paths: int
+    homotopy_crossings: int
+    path_steps: int
     n_rejected: int
     lipschitz_bound: float
     certified_unique: bool
@@ -160,7 +179,9 @@ class FixedPointResult:
             "unresolved_fraction": self.unresolved_fraction,
             "n_starts": self.n_starts, "iterations": self.iterations,
             "newton_steps": self.newton_steps, "newton_starts": self.newton_starts,
-            "newton_converged": self.newton_converged, "n_rejected": self.n_rejected,
+            "newton_converged": self.newton_converged, "homotopy_paths": self.homotopy_paths,
+            "homotopy_crossings": self.homotopy_crossings, "path_steps": self.path_steps,
+            "n_rejected": self.n_rejected,
             "lipschitz_bound": self.lipschitz_bound if math.isfinite(self.lipschitz_bound) else None,
             "certified_unique": self.certified_unique,
             "timings": dict(self.timings), "params": dict(self.params), "esd_version": __version__,
@@ -235,7 +256,8 @@ def _check_box(box, activation):
 # -- public ------------------------------------------------------------------------------------
 def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=None, rng=None,
                       tol=1e-12, max_iter=2000, dedup_tol=1e-6, period_max=16, box=None,
-                      newton_rounds=6, progress=False) -> FixedPointResult:
+                      newton_rounds=6, homotopy_paths=64, homotopy_steps=8000,
+                      progress=False) -> FixedPointResult:
     """Distinct fixed points of ``F(x) = x_L``, their stability and index, and basin shares.
 
     Parameters
@@ -253,7 +275,9 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     rng : None, seed or numpy.random.Generator
         Draws the Phase-1 starts, then the Phase-2 starts.
     tol : float in [1e-15, 1e-6]
-        Every reported point has ``|F^p(x) - x|_inf <= tol``.
+        Every reported point has ``|F^p(x) - x|_inf <= tol``, or, where rounding keeps the
+        residual of a strongly unstable point above tol, a Newton step below tol with a
+        residual of at most ``ROUNDING_FLOOR`` = 1e-8.
     max_iter : int >= 1
         Iterations of F per Phase-1 start before it counts as unresolved.
     dedup_tol : float > tol
@@ -269,6 +293,11 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         Phase 2 is repeated with fresh starts (their segments and neighbourhoods now
         include the points found so far), at most this many rounds, while the activation
         is bounded and the index sum differs from 1 or the last round found a new point.
+    homotopy_paths : int >= 0
+        Phase-3 homotopy paths at most, for a bounded activation, followed in batches
+        of ``HOMOTOPY_BATCH`` while the index sum differs from 1 (0: no Phase 3).
+    homotopy_steps : int >= 1
+        Continuation steps per path at most.
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -293,6 +322,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     max_iter = _check_int("max_iter", max_iter, 1)
     period_max = _check_int("period_max", period_max, 1)
     newton_rounds = _check_int("newton_rounds", newton_rounds, 1)
+    homotopy_paths = _check_int("homotopy_paths", homotopy_paths, 0)
+    homotopy_steps = _check_int("homotopy_steps", homotopy_steps, 1)
     box = _check_box(box, network.activation)
     if not isinstance(progress, (bool, np.bool_)):
         raise InvalidParameter("progress", progress, "must be True or False")
@@ -303,6 +334,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
               "extra_starts": int(extra.shape[0]), "newton_starts": newton_starts, "tol": tol,
               "max_iter": max_iter, "dedup_tol": dedup_tol, "period_max": period_max,
               "box": list(box), "newton_rounds": newton_rounds,
+              "homotopy_paths": homotopy_paths, "homotopy_steps": homotopy_steps,
               **{f"finder_{k}": v for k, v in _seed_record(gen).items()}}
 
     m = _Map(network)
@@ -347,9 +379,26 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
             registry.add(xs[_greedy_reps(xs, dedup_tol), None, :], by_iteration=False)
         if clip is None or (registry.index_sum() == 1 and len(registry.of_period(1)) == known):
             break
+    t3 = time.perf_counter()
+
+    paths = crossings = path_steps = 0
+    if bar is not None:
+        bar.set_description(f"homotopy N={width} L={network.depth}")
+    while clip is not None and paths < homotopy_paths and registry.index_sum() != 1:
+        batch = min(HOMOTOPY_BATCH, homotopy_paths - paths)
+        c = clip[0] + (clip[1] - clip[0]) * gen.random((batch, width))
+        with np.errstate(over="ignore", invalid="ignore"):
+            xs, n_cross, n_steps = homotopy_fixed_points(m, c, homotopy_steps, tol, clip)
+        paths += batch
+        crossings += n_cross
+        path_steps += n_steps
+        if xs.shape[0]:
+            registry.add(xs[_greedy_reps(xs, dedup_tol), None, :], by_iteration=False)
+        if bar is not None:
+            bar.set_postfix(paths=paths, q_all=len(registry.of_period(1)), index_sum=registry.index_sum())
     if bar is not None:
         bar.close()
-    t3 = time.perf_counter()
+    t4 = time.perf_counter()
 
     n_starts = x0.shape[0]
     share = np.bincount(labels[labels >= 0], minlength=len(registry.orbits)) / n_starts
@@ -373,6 +422,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         unresolved_fraction=float(np.mean(labels < 0)),
         n_starts=n_starts, iterations=int(evals),
         newton_steps=int(newton_steps + registry.newton_steps), newton_starts=n_newton * rounds,
-        newton_converged=n_converged, n_rejected=registry.rejected,
+        newton_converged=n_converged, homotopy_paths=paths, homotopy_crossings=crossings,
+        path_steps=path_steps, n_rejected=registry.rejected,
         lipschitz_bound=bound, certified_unique=certified, params=params,
-        timings={"iterate": t1 - t0, "refine": t2 - t1, "newton": t3 - t2, "total": t3 - t0})
+        timings={"iterate": t1 - t0, "refine": t2 - t1, "newton": t3 - t2, "homotopy": t4 - t3,
+                 "total": t4 - t0})

@@ -22,6 +22,7 @@ LINE_SEARCH_HALVINGS = 12
 ARMIJO = 1e-4
 DIVERGED = 1e100             # an iterate with |x|_inf above this has diverged
 DEGENERATE_SIGMA = 1e-9      # sigma_min(I - J) below this: degenerate fixed point, index 0
+ROUNDING_FLOOR = 1e-8        # largest residual accepted at the rounding floor (see _damped_newton)
 
 
 # -- Newton ---------------------------------------------------------------------------------
@@ -31,7 +32,12 @@ def _damped_newton(z0, residual, direction, tol, project=None):
     ``direction(z, g)`` gives the full Newton step of rows z with residuals g; a backtracking
     line search on ``|g|_2`` (Armijo constant ``ARMIJO``, at most ``LINE_SEARCH_HALVINGS``
     halvings, a row stalls when none is accepted) scales it, ``project`` (optional) maps
-    trial points back into the domain, and a row converges when ``|g|_inf <= tol``.
+    trial points back into the domain, and a row converges when ``|g|_inf <= tol``, or at
+    the rounding floor: when its full step is ``|dz|_inf <= tol`` while
+    ``|g|_inf <= ROUNDING_FLOOR``. The second case is a strongly unstable point. Rounding in
+    the early layers, amplified by rho(J) ~ 1e4 to 1e6, keeps ``|g|`` near ``eps rho`` (1e-12 to
+    1e-10 at L = 8), while the step, that error divided by rho, says the point is within tol
+    of the zero.
     """
     z = np.array(z0, dtype=np.float64)
     g = residual(z)
@@ -44,8 +50,14 @@ def _damped_newton(z0, residual, direction, tol, project=None):
         if idx.size == 0:
             break
         steps += idx.size
+        dz = direction(z[idx], g[idx])
+        floor = (_sup(dz) <= tol) & (res[idx] <= ROUNDING_FLOOR)
+        conv[idx[floor]] = True
+        alive[idx[floor]] = False
+        idx, dz = idx[~floor], dz[~floor]
+        if idx.size == 0:
+            break
         za, ga = z[idx], g[idx]
-        dz = direction(za, ga)
         norm0 = np.linalg.norm(ga, axis=1)
         t = np.ones(idx.size)
         z_new, g_new = np.empty_like(za), np.empty_like(ga)
@@ -88,7 +100,8 @@ def _preactivation_newton(m, x0, tol):
     almost flat in x with thin, steep transitions, and Newton in x from random starts
     rarely reaches its strongly unstable points (rho(J) ~ 1e2 to 1e4); in u a saturated
     unit is a direction where G is the identity, so Newton is well conditioned. A row
-    converges when ``x = phi(u)`` has ``|F(x) - x|_inf <= tol``.
+    converges when ``x = phi(u)`` has ``|F(x) - x|_inf <= tol``, or when the u-run converged
+    at its rounding floor and ``|F(x) - x|_inf <= ROUNDING_FLOOR``.
     """
     eye = np.eye(m.width)
 
@@ -96,13 +109,13 @@ def _preactivation_newton(m, x0, tol):
         mt = m.preactivation_jacobian_t(phi(m.act, u, np))
         return -_solve(eye - np.swapaxes(mt, 1, 2) * dphi(m.act, u, np)[:, None, :], g)
 
-    u, _, _, steps = _damped_newton(m.preactivation(np.asarray(x0, dtype=np.float64)),
-                                    lambda u: u - m.preactivation(phi(m.act, u, np)),
-                                    direction, tol)
+    u, _, conv_u, steps = _damped_newton(m.preactivation(np.asarray(x0, dtype=np.float64)),
+                                         lambda u: u - m.preactivation(phi(m.act, u, np)),
+                                         direction, tol)
     x = phi(m.act, u, np)
     with np.errstate(invalid="ignore"):
-        conv = _sup(m(x) - x) <= tol
-    return x, conv, steps
+        res = _sup(m(x) - x)
+    return x, (res <= tol) | (conv_u & (res <= ROUNDING_FLOOR)), steps
 
 
 # -- distinct orbits -------------------------------------------------------------------------
@@ -110,9 +123,9 @@ class _Registry:
     """Distinct orbits (fixed points are period 1) with their chord matrices and spectra.
 
     An orbit is registered only after its first point has been polished by Newton, as a
-    single row, to ``|F^d(x) - x|_inf <= tol`` (the residual then reported is exactly the
-    one that passed); one whose rounding floor stays above tol (extremely unstable, e.g.
-    ``rho(J) ~ 1e5``) is counted in ``rejected`` instead.
+    single row, to ``|F^d(x) - x|_inf <= tol`` or to its rounding floor (a Newton step below
+    tol, residual at most ``ROUNDING_FLOOR``; see :func:`_damped_newton`); the residual then
+    reported is the one that passed. One that reaches neither is counted in ``rejected``.
     """
 
     def __init__(self, m, dedup_tol, tol, clip):

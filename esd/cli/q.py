@@ -60,6 +60,8 @@ def cmd_fixed_points(args):
     options = {"starts": args.starts}
     if args.newton_starts is not None:
         options["newton_starts"] = args.newton_starts
+    if args.homotopy_paths is not None:
+        options["homotopy_paths"] = args.homotopy_paths
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -338,7 +340,8 @@ def add_parsers(sub) -> None:
         "fixed-points", help="find and count fixed points of random networks",
         description="For every (width, depth): draw --nets networks, iterate F from --starts "
                     "random starts (attractors, periodic orbits, basins) and run Newton on "
-                    "F(x) - x (unstable fixed points too); report Q_stable, Q_all, P(Q > 1), "
+                    "F(x) - x (unstable fixed points too), then follow homotopy paths while the index "
+                    "sum shows a miss; report Q_stable, Q_all, P(Q > 1), "
                     "periodic and unresolved fractions with bootstrap intervals.")
     add_network_options(fp, weights=SIM_WEIGHT_CHOICES, depth=False)
     g = fp.add_argument_group("sweep")
@@ -350,6 +353,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--newton-starts", type=int_at_least("newton-starts", 0), default=None,
                    help="Newton starts per network (default: as many as --starts; none when F is a "
                         "certified contraction)")
+    g.add_argument("--homotopy-paths", type=int_at_least("homotopy-paths", 0), default=None,
+                   help="homotopy paths per network at most, run while the index sum differs from 1 "
+                        "(default 64; 0: none)")
     g.add_argument("--seed", type=int_at_least("seed", 0), default=None,
                    help="root seed (default: fresh entropy, reported in the output)")
     g.add_argument("--tied", action="store_true", help="one (W, b) repeated over the depth")
