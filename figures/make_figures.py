@@ -119,7 +119,7 @@ def heavy_radial():
         for k in range(hp["networks"]):
             rng = np.random.default_rng([hp["seed"], depth, k])
             net = sample_network(*args[:1], "cauchy", *args[1:], hp["width"], alpha=1.0, rng=rng)
-            res = find_fixed_points(net, starts=16, newton_starts=16, rng=rng)
+            res = find_fixed_points(net, starts=16, newton_starts=16, rng=rng, homotopy_paths=0)
             fp_eigs += [np.abs(e) for e in jacobian_eigenvalues(net, res)]
         emp = lambda a: np.array([(a <= r).mean() for r in radii])   # noqa: E731
         a_sim = np.abs(sim.eigs).ravel()

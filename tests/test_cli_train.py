@@ -97,3 +97,21 @@ def test_analyze_rejects_nan_weights(tmp_path, capsys):
 def test_train_bad_widths_exit_2(capsys):
     rc, _, err = _run(capsys, ["train", "--widths", "64,16,32", "--epochs", "1", "--json"])
     assert rc == 2 and "widths" in err and err.count("\n") == 1
+
+
+def test_analyze_homotopy_paths_option(tmp_path, capsys):
+    from training.modelio import save_layers
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "ae.npz")
+    save_layers(path, [3.0 * rng.standard_normal((4, 16)), 3.0 * rng.standard_normal((16, 4))],
+                [np.zeros(4), np.zeros(16)], activation="tanh")
+    counts = []
+    for paths in ("0", "16"):
+        rc, out, _ = _run(capsys, ["analyze", "--weights-file", path, "--starts", "50",
+                                   "--homotopy-paths", paths, "--json"])
+        assert rc == 0
+        counts.append(json.loads(out)["q_all"])
+    assert counts[1] >= counts[0] >= 1
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--weights-file", path, "--homotopy-paths", "-1"])
+    assert exc.value.code == 2 and "homotopy-paths" in capsys.readouterr().err

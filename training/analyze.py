@@ -12,7 +12,9 @@ Each report is a plain dict, JSON-ready:
   gaussian/orthogonal laws, the cavity solver for cauchy/stable ones. It describes the
   initialisation; the distance of a trained network from it measures what training did;
 * :func:`fixed_point_report` — ``Q_stable``, ``Q_all``, periodic and unresolved shares and
-  basin shares from :func:`validation.fixedpoints.find_fixed_points`;
+  basin shares from :func:`validation.fixedpoints.find_fixed_points` (its homotopy phase
+  only on request: a trained map with dozens of fixed points and index sum other than 1
+  would spend minutes there);
 * :func:`attractor_report` — whether given images (the training set) are attractors:
   iteration from the image converges, ends within ``radius`` (rms) of it, and the spectral
   radius of J at the end point is below 1.
@@ -90,8 +92,9 @@ def theory_report(activation, law, sigma_w, sigma_b, depth, *, alpha=None, popul
         return {"method": None, "reason": str(exc)}
 
 
-def fixed_point_report(network, *, starts=500, rng=0, max_iter=2000) -> dict:
-    res = find_fixed_points(network, starts=starts, rng=rng, max_iter=max_iter)
+def fixed_point_report(network, *, starts=500, rng=0, max_iter=2000, homotopy_paths=0) -> dict:
+    res = find_fixed_points(network, starts=starts, rng=rng, max_iter=max_iter,
+                            homotopy_paths=homotopy_paths)
     d = res.to_dict()
     keep = ("q_stable", "q_all", "index_sum", "periodic_fraction", "unresolved_fraction",
             "spectral_radius", "stable", "basin_share", "periods", "periodic_shares",

@@ -56,9 +56,10 @@ def restoration_report(network, images, train_images, damages, *, image_shape, r
 
 def analyze_run(result, train_x, *, test_x=None, image_shape=None, starts=300, epochs=None,
                 damages=DEFAULT_DAMAGES, radius=0.1, seed=0, theory=True, progress=False,
-                keep=None) -> dict:
+                keep=None, homotopy_paths=0) -> dict:
     """The report of the module docstring. ``epochs``: which saved epochs to analyse
     (default all); ``starts``: fixed-point starts per epoch (0 skips the fixed points);
+    ``homotopy_paths``: the finder's Phase-3 budget (default 0: Newton only);
     ``keep``: a dict that receives the restoration results of the final map (figures)."""
     cfg = result.config
     epochs = sorted(result.snapshots) if epochs is None else sorted(epochs)
@@ -76,7 +77,8 @@ def analyze_run(result, train_x, *, test_x=None, image_shape=None, starts=300, e
         row = {"epoch": e, "layers": analyze.weight_report(net),
                "attractors": analyze.attractor_report(net, train_x, radius=radius)}
         if starts:
-            row["fixed_points"] = analyze.fixed_point_report(net, starts=starts, rng=[e, seed])
+            row["fixed_points"] = analyze.fixed_point_report(
+                net, starts=starts, rng=[e, seed], homotopy_paths=homotopy_paths)
         per_epoch.append(row)
 
     final = result.network
@@ -96,7 +98,8 @@ def analyze_run(result, train_x, *, test_x=None, image_shape=None, starts=300, e
         report["jacobian"]["theory"] = {"method": None, "reason": "esd's theory covers layers of "
                                         "equal width; this network has widths " + str(list(cfg.widths))}
     if starts:
-        report["fixed_points"] = analyze.fixed_point_report(final, starts=starts, rng=[cfg.epochs, seed])
+        report["fixed_points"] = analyze.fixed_point_report(
+            final, starts=starts, rng=[cfg.epochs, seed], homotopy_paths=homotopy_paths)
         report["q_stable"] = report["fixed_points"]["q_stable"]
         report["q_all"] = report["fixed_points"]["q_all"]
     if damages:

@@ -17,6 +17,9 @@ from esd.cli.output import emit
 from esd.exceptions import BackendUnavailable, InvalidParameter
 
 TRAIN_WEIGHTS = ["gaussian", "orthogonal", "cauchy", "stable"]
+HOMOTOPY_HELP = ("homotopy paths of the fixed-point search while the index sum differs from 1 "
+                 "(default 0: Newton only; a trained map with dozens of fixed points can spend "
+                 "minutes on 64)")
 
 
 def _require_jax():
@@ -86,7 +89,8 @@ def cmd_train(args):
     keep = {}
     report = analyze_run(result, tr.x, test_x=test_x, image_shape=data.image_shape,
                          starts=args.starts, damages=parse_damages(args.damage) if args.damage else (),
-                         radius=args.radius, seed=args.seed, progress=not args.json, keep=keep)
+                         radius=args.radius, seed=args.seed, progress=not args.json, keep=keep,
+                         homotopy_paths=args.homotopy_paths)
     out = {**result.to_dict(), **report, "seconds": time.perf_counter() - start}
     if args.plot:
         from training.plots import plot_training
@@ -152,7 +156,8 @@ def cmd_analyze(args):
                       **{k: meta[k] for k in ("format", "layer_order") if k in meta}},
            "layers": analyze.weight_report(net), "jacobian": analyze.jacobian_report(net, x)}
     if args.starts:
-        fp = analyze.fixed_point_report(net, starts=args.starts, rng=rng)
+        fp = analyze.fixed_point_report(net, starts=args.starts, rng=rng,
+                                        homotopy_paths=args.homotopy_paths)
         out.update(fixed_points=fp, q_stable=fp["q_stable"], q_all=fp["q_all"])
     if data is not None:
         out["attractors"] = analyze.attractor_report(net, x, radius=args.radius)
@@ -215,6 +220,8 @@ def add_parsers(sub) -> None:
     a = tr.add_argument_group("analysis")
     a.add_argument("--starts", type=int_at_least("starts", 0), default=300,
                    help="fixed-point starts per analysed epoch (default 300; 0 skips)")
+    a.add_argument("--homotopy-paths", type=int_at_least("homotopy-paths", 0), default=0,
+                   help=HOMOTOPY_HELP)
     a.add_argument("--damage", default="noise:0.2,pixels:0.3,block:3", metavar="KIND:LEVEL,...",
                    help="restoration tests: noise:SIGMA, pixels:FRACTION, block:SIDE ('' skips)")
     a.add_argument("--radius", type=finite_float("radius", 0.0, True), default=0.1,
@@ -240,6 +247,8 @@ def add_parsers(sub) -> None:
     an.add_argument("--n-inputs", type=int_at_least("n-inputs", 1), default=100)
     an.add_argument("--starts", type=int_at_least("starts", 0), default=500,
                     help="fixed-point starts (default 500; 0 skips)")
+    an.add_argument("--homotopy-paths", type=int_at_least("homotopy-paths", 0), default=0,
+                    help=HOMOTOPY_HELP)
     an.add_argument("--radius", type=finite_float("radius", 0.0, True), default=0.1)
     an.add_argument("--seed", type=int_at_least("seed", 0), default=0)
     add_output_options(an)
