@@ -8,9 +8,14 @@
    GEMMs alone and with the peak GEMM rate (N_big x N_big products), on all cores and on
    one (the sweep runs one process per core with one BLAS thread each).
 2. A whole ``find_fixed_points`` call at that size (cauchy sigmoid; ``--newton-starts``
-   Newton starts, each step of which forms J at 2 N^3 L flops), with the time of each
-   phase and the FLOP rate of the iteration phase.
-3. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
+   Newton starts, each step of which forms J at 2 N^3 L flops; Phase 3 only with
+   ``--homotopy-paths``, since a path step at N = 256 costs seconds), with the time of
+   each phase and the FLOP rate of the iteration phase.
+3. Homotopy paths (Phase 3) on a saturated sigmoid Cauchy network (N = 30, s = 3,
+   sigma_w = 90): continuation steps per second, crossings of t = 1, and the seconds per
+   distinct fixed point, against Newton in x and u from random starts (Phase 2) on the same
+   network and in the same run.
+4. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
    starts per cell (cauchy sigmoid, sigma_w = 4, sigma_b = 0.5), on every core of this
    machine, checkpointed under a temporary directory.
 
@@ -33,6 +38,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from validation.fixedpoints import find_fixed_points, iterate_flops  # noqa: E402
+from validation.fphomotopy import homotopy_fixed_points  # noqa: E402
+from validation.fpsearch import _greedy_reps, _newton, _preactivation_newton  # noqa: E402
 from validation.netmap import _Map  # noqa: E402
 from validation.sampling import sample_network  # noqa: E402
 
@@ -69,15 +76,49 @@ def iteration_rates(width, depth, batch, repeat):
     return out
 
 
-def finder_profile(width, depth, starts, newton_starts):
+def finder_profile(width, depth, starts, newton_starts, homotopy_paths):
     net = sample_network("sigmoid", "cauchy", 4.0, 0.5, depth, width, rng=3)
     with threadpool_limits(limits=1, user_api="blas"):
         t0 = time.perf_counter()
-        res = find_fixed_points(net, starts=starts, newton_starts=newton_starts, rng=4)
+        res = find_fixed_points(net, starts=starts, newton_starts=newton_starts, rng=4,
+                                homotopy_paths=homotopy_paths)
         total = time.perf_counter() - t0
     it = res.timings.get("iterate", float("nan"))
     return {"seconds": total, "timings": res.timings, "q_stable": res.q_stable, "q_all": res.q_all,
             "iterate_gflops": iterate_flops(net, res.iterations) / it / 1e9}
+
+
+def _distinct(x):
+    return 0 if x.shape[0] == 0 else int(_greedy_reps(x, 1e-6).size)
+
+
+def homotopy_rates(depths, paths, steps, newton_starts):
+    """Phase 3 against Phase 2 on one saturated network per depth (N = 30, s = 3)."""
+    out = {}
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+        for depth in depths:
+            m = _Map(sample_network("sigmoid", "cauchy", 90.0, 0.5, depth, 30,
+                                    rng=np.random.default_rng([7, depth])))
+            gen = np.random.default_rng(0)
+            t0 = time.perf_counter()
+            pts, crossings, taken = homotopy_fixed_points(m, gen.random((paths, 30)), steps, 1e-12, (0.0, 1.0))
+            t_h = time.perf_counter() - t0
+            xs = gen.random((newton_starts, 30))
+            t0 = time.perf_counter()
+            xu, conv_u, _ = _preactivation_newton(m, xs, 1e-12)
+            xx, _, conv_x, _ = _newton(m, xs, 1, 1e-12, (0.0, 1.0))
+            t_n = time.perf_counter() - t0
+            found_h = _distinct(pts)
+            by_newton = np.concatenate([xx[conv_x], xu[conv_u]])
+            found_n = _distinct(by_newton)
+            both = _distinct(np.concatenate([by_newton, pts]))
+            out[depth] = {"path_seconds": t_h, "path_steps": taken, "steps_per_second": taken / t_h,
+                          "crossings": crossings, "distinct_by_paths": found_h,
+                          "newton_seconds": t_n, "distinct_by_newton": found_n,
+                          "only_by_paths": both - found_n,
+                          "seconds_per_point_paths": t_h / max(found_h, 1),
+                          "seconds_per_point_newton": t_n / max(found_n, 1)}
+    return out
 
 
 def sweep_time(depths, nets, starts):
@@ -102,6 +143,11 @@ def main():
     p.add_argument("--starts", type=int, default=1000)
     p.add_argument("--newton-starts", type=int, default=100,
                    help="Newton starts of the whole-finder timing (each costs ~2 N^3 L per step)")
+    p.add_argument("--homotopy-paths", type=int, default=0,
+                   help="Phase-3 paths of the whole-finder timing (default 0)")
+    p.add_argument("--path-depths", default="4,16", help="depths of the Phase-3 comparison")
+    p.add_argument("--paths", type=int, default=16)
+    p.add_argument("--path-steps", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sweep", action="store_true", help="also time the N = 30, L = 1..64 sweep")
     p.add_argument("--sweep-depths", default="1:64")
@@ -110,7 +156,9 @@ def main():
     a = p.parse_args()
     out = {"width": a.width, "depth": a.depth, "batch": a.batch,
            "iteration": iteration_rates(a.width, a.depth, a.batch, a.repeat),
-           "finder": finder_profile(a.width, a.depth, a.starts, a.newton_starts)}
+           "finder": finder_profile(a.width, a.depth, a.starts, a.newton_starts, a.homotopy_paths),
+           "homotopy": homotopy_rates([int(v) for v in a.path_depths.split(",")], a.paths,
+                                      a.path_steps, a.starts)}
     if a.sweep:
         out["sweep"] = sweep_time(a.sweep_depths, a.sweep_nets, a.starts)
     if a.json:
@@ -125,6 +173,13 @@ def main():
     print(f"find_fixed_points ({a.starts} starts, {a.newton_starts} Newton starts, 1 thread): {f['seconds']:.2f} s, "
           f"Q_stable {f['q_stable']}, Q_all {f['q_all']}; iteration phase "
           f"{f['iterate_gflops']:.1f} GFLOP/s; phases {json.dumps({k: round(v, 3) for k, v in f['timings'].items()})}")
+    for depth, h in out["homotopy"].items():
+        print(f"Phase 3 vs Phase 2, N = 30, s = 3, L = {depth}: {a.paths} paths x <= {a.path_steps} steps "
+              f"{h['path_seconds']:.1f} s ({h['steps_per_second']:.0f} path-steps/s), {h['crossings']} "
+              f"crossings, {h['distinct_by_paths']} distinct points = {h['seconds_per_point_paths']:.2f} s/point "
+              f"({h['only_by_paths']} that Newton missed); "
+              f"Newton from {a.starts} starts {h['newton_seconds']:.1f} s, {h['distinct_by_newton']} distinct "
+              f"= {h['seconds_per_point_newton']:.2f} s/point")
     if a.sweep:
         s = out["sweep"]
         print(f"sweep N = 30, {s['cells']} depths x {s['nets']} networks x {s['starts']} starts: "

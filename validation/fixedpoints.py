@@ -3,8 +3,9 @@
 The map is the whole network, ``F(x) = x_L`` with ``h_l = x_{l-1} W_l^T + b_l``,
 ``x_l = phi(h_l)`` (row vectors, as in :mod:`validation.jacobians`), and its Jacobian is
 ``J(x) = D_L W_L ... D_1 W_1``, ``D_l = diag(phi'(h_l))``. Everything is NumPy on the host.
-:func:`find_fixed_points` works in two phases; ``rng`` draws the Phase-1 starts first
-(uniform in the box, ``low + (high - low) U``, shape (starts, N)), then the Phase-2 starts.
+:func:`find_fixed_points` works in three phases; ``rng`` draws the Phase-1 starts first
+(uniform in the box, ``low + (high - low) U``, shape (starts, N)), then the Phase-2 starts,
+then the Phase-3 path origins.
 
 Phase 1, iteration (attractors and their basins). All starts are iterated at once,
 ``X <- F(X)`` on a (B, N) array (one GEMM per layer). A row stops when
@@ -49,7 +50,7 @@ registered, so its reported residual is the one that passed ``tol`` (or the roun
 floor: a Newton step below tol, residual at most ``ROUNDING_FLOOR``). Two fixed points
 are the same when ``|x - y|_inf <= dedup_tol``; two periodic orbits when they have the
 same minimal period and a point of one lies within ``dedup_tol`` of the other's first
-point. The first found is kept (Phase 1 before Phase 2).
+point. The first found is kept, in the order of the phases.
 
 Per fixed point: ``rho(J(x*))`` (stable iff < 1), the index ``sign det(I - J(x*))``
 (``slogdet``; 0 when the smallest singular value of ``I - J`` is below
@@ -68,7 +69,7 @@ Cost: Phase 1 holds (period_max, B, N) floats of history; a Newton step costs
 ``solve``, so Phase 2 dominates whenever it runs.
 
 The search itself is in :mod:`validation.fpsearch`, the map F and its Jacobian in
-:mod:`validation.netmap`; this module checks the arguments, runs the two phases and
+:mod:`validation.netmap`; this module checks the arguments, runs the three phases and
 classifies what they found.
 """
 
@@ -273,7 +274,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         Phase-2 Newton starts. Default (None): ``starts``, or 0 when the Lipschitz bound
         certifies a unique fixed point (module docstring); an explicit number always runs.
     rng : None, seed or numpy.random.Generator
-        Draws the Phase-1 starts, then the Phase-2 starts.
+        Draws the Phase-1 starts, then the Phase-2 starts, then the Phase-3 path origins.
     tol : float in [1e-15, 1e-6]
         Every reported point has ``|F^p(x) - x|_inf <= tol``, or, where rounding keeps the
         residual of a strongly unstable point above tol, a Newton step below tol with a
