@@ -170,3 +170,21 @@ def test_predict_q_all_judges_kac_rice_beside_the_theory(tmp_path, capsys):
     assert abs(row["kac_rice_mc"]["index_mean"]["value"] - 1) <= 3 * row["kac_rice_mc"]["index_mean"]["stderr"]
     assert {"kac_rice", "unstable_count", "kac_rice_mc"} <= set(cmp["within_error_bars"])
     assert cmp["within_error_bars"]["kac_rice_mc"], cmp
+
+
+def test_fixed_points_lifted_paths_of_a_weights_file(tmp_path, capsys):
+    # tanh(2x), d = 3: the finder already has all 27 points (index sum 1), so no lifted
+    # path runs, and the lifted report keeps them, classified in lifted coordinates.
+    path = tmp_path / "net.npz"
+    np.savez(path, W=2.0 * np.eye(3)[None], b=np.zeros((1, 3)))
+    assert main(["fixed-points", "--activation", "tanh", "--weights-file", str(path),
+                 "--starts", "400", "--seed", "1", "--lifted-paths", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lifted = out["results"][0]["lifted"]
+    assert (lifted["q_all"], lifted["q_new"], lifted["index_sum"], lifted["paths"]) == (27, 0, 1, 0)
+    assert out["params"]["lifted_paths"] == 2 and out["params"]["lifted_steps"] == 30000
+
+
+def test_lifted_paths_need_a_weights_file():
+    r = run("fixed-points", "--width", "8", "--nets", "1", "--lifted-paths", "2")
+    assert r.returncode != 0 and "lifted-paths" in r.stderr and "--weights-file" in r.stderr

@@ -10,6 +10,7 @@ from .cells import make_grid, parse_range
 from .checkpoint import CheckpointError, CorruptedCheckpoint, ForeignCheckpoint
 from .compare import compare, compare_heavy
 from .fixedpoints import FixedPointResult, find_fixed_points
+from .fplifted import LiftedFixedPoints, lifted_fixed_points
 from .jacobians import forward, jacobian, jacobian_spectra
 from .kacrice import KacRiceEstimate, kac_rice
 from .montecarlo import Simulation, simulate
@@ -24,6 +25,7 @@ __all__ = [
     "forward", "jacobian", "jacobian_spectra",
     "LAWS", "LayeredNetwork", "Network", "load_network", "sample_layered", "sample_network",
     "stationary_inputs", "compare", "compare_heavy", "FixedPointResult", "find_fixed_points",
+    "LiftedFixedPoints", "lifted_fixed_points",
     "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
     "SweepResult", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
 ]

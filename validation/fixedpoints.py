@@ -44,6 +44,10 @@ followed past t = 1 crosses it again at further fixed points
 (:mod:`validation.fphomotopy`). Batches of ``HOMOTOPY_BATCH`` paths, ``homotopy_paths`` in
 all, each at most ``homotopy_steps`` continuation steps, run while the index sum differs
 from 1; every crossing is refined by Newton in x and in u.
+Fixed points with rho(J) beyond ~1e8, common in deep saturated networks, cannot be
+represented in x at double precision; :func:`validation.fplifted.lifted_fixed_points`
+continues the search in lifted coordinates (all layer outputs as unknowns) for one
+network at a time, and is not part of this finder (a path costs minutes at N = 30, L = 16).
 
 Distinct points. Every orbit is polished by Newton as a single row before it is
 registered, so its reported residual is the one that passed ``tol`` (or the rounding

@@ -62,6 +62,10 @@ def cmd_fixed_points(args):
         options["newton_starts"] = args.newton_starts
     if args.homotopy_paths is not None:
         options["homotopy_paths"] = args.homotopy_paths
+    if args.lifted_paths and not args.weights_file:
+        raise InvalidParameter("lifted-paths", args.lifted_paths,
+                               "needs --weights-file: lifted paths cost (N L)^3 per step, for one "
+                               "network, not a sweep")
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -106,6 +110,12 @@ def _one_file(args, options):
     row["periods"] = record["periods"]
     params = {"weights_file": args.weights_file, "activation": args.activation, "seed": seed,
               **options}
+    if args.lifted_paths:
+        from validation import lifted_fixed_points
+        lifted = lifted_fixed_points(net, res, paths=args.lifted_paths, steps=args.lifted_steps,
+                                     rng=seed, progress=not args.json)
+        row["lifted"] = lifted.to_dict()
+        params.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps)
     return [row], params
 
 
@@ -361,6 +371,13 @@ def add_parsers(sub) -> None:
     g.add_argument("--tied", action="store_true", help="one (W, b) repeated over the depth")
     g.add_argument("--weights-file", metavar="PATH.npz", default=None,
                    help="count the fixed points of the one network in PATH.npz instead")
+    g.add_argument("--lifted-paths", type=int_at_least("lifted-paths", 0), default=0,
+                   help="with --weights-file: then follow up to this many gain-homotopy paths in "
+                        "lifted coordinates (all layer outputs as unknowns) while the index sum "
+                        "differs from 1; finds fixed points too unstable to be represented in x "
+                        "(default 0)")
+    g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=30000,
+                   help="continuation steps per lifted path at most (default 30000)")
     g.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="save each finished cell in DIR and resume from it")
     g.add_argument("--overwrite", action="store_true",
