@@ -50,7 +50,7 @@ def test_beta_derivative_matches_finite_differences():
     rng = np.random.default_rng(0)
     X, d = rng.random(sys_.dim), [rng.standard_normal(6) for _ in range(3)]
     for beta in (0.0, 0.4, 1.3):
-        jx, jb = sys_.jacobian(X, beta, d)
+        jx, jb, _ = sys_.jacobian(X, beta, d)
         eps = 1e-6
         fd_b = (sys_.residual(X, beta + eps, d) - sys_.residual(X, beta - eps, d)) / (2 * eps)
         np.testing.assert_allclose(jb, fd_b, rtol=1e-6, atol=1e-8)
@@ -59,6 +59,26 @@ def test_beta_derivative_matches_finite_differences():
         e[k] = eps
         fd_x = (sys_.residual(X + e, beta, d) - sys_.residual(X - e, beta, d)) / (2 * eps)
         np.testing.assert_allclose(jx[:, k], fd_x, rtol=1e-6, atol=1e-8)
+
+
+def test_bordered_solve_on_active_rows_is_exact_for_decoupled_rows():
+    """Rows equal to the identity's (saturated units) are eliminated exactly; with every
+    row active the solve is the dense one."""
+    from validation.fplifted import _Bordered
+    rng = np.random.default_rng(3)
+    n = 12
+    jx = np.eye(n) + rng.standard_normal((n, n))
+    decoupled = [1, 4, 5, 9]
+    jx[decoupled] = np.eye(n)[decoupled]
+    jb, row, r = rng.standard_normal(n), rng.standard_normal(n + 1), rng.standard_normal(n + 1)
+    full = np.zeros((n + 1, n + 1))
+    full[:n, :n], full[:n, n], full[n] = jx, jb, row
+    coupling = np.abs(jx - np.eye(n)).max(axis=1)
+    assert _Bordered(jx, jb, coupling, row).act.size == n - len(decoupled)
+    np.testing.assert_allclose(_Bordered(jx, jb, coupling, row).solve(r),
+                               np.linalg.solve(full, r), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_Bordered(jx, jb, np.ones(n), row).solve(r),
+                               np.linalg.solve(full, r), rtol=1e-10, atol=1e-12)
 
 
 def test_gain_path_crossings_alternate_in_index_and_are_oracle_points():

@@ -60,6 +60,11 @@ __all__ = ["LiftedFixedPoints", "lifted_fixed_points"]
 #: Activations with phi' > 0 on a bounded range: the gain homotopy's premises.
 SMOOTH_BOUNDED = ("sigmoid", "tanh", "erf")
 NEWTON_ITERS = 30            # Newton steps on R(X, 1) per crossing
+ACTIVE_TOL = 1e-10           # largest coupling of a unit the path's linear algebra drops
+
+
+def _flat(d):
+    return d if isinstance(d, np.ndarray) else np.concatenate(d)
 
 
 class _Lifted:
@@ -75,34 +80,41 @@ class _Lifted:
         self.stops = np.cumsum([0] + widths)
         self.dim = int(self.stops[-1])
         self.width = widths[-1]
-        self.zero = [np.zeros(k) for k in widths]     # the offset d, which beta = 1 ignores
+        self.zero = np.zeros(self.dim)     # the offset d, which beta = 1 ignores
+        self.row_max = np.concatenate([np.abs(w).max(axis=1) for w in self.w])
+        self.eye = np.eye(self.dim)
+        # a square network's layers stacked: one einsum and one phi per evaluation
+        self.stack = (np.stack(self.w), np.stack(self.b)) if len(set(widths)) == 1 else None
 
     def blocks(self, X):
         """Layer outputs as views: x_1, ..., x_L."""
         return [X[a:b] for a, b in zip(self.stops[:-1], self.stops[1:])]
 
     def _pre(self, X):
+        """The pre-activations a_l = W_l x_{l-1} + b_l, concatenated."""
+        if self.stack is not None:
+            w, b = self.stack
+            xs = np.roll(X.reshape(b.shape), 1, axis=0)               # row l holds x_{l-1}
+            return (np.einsum("lij,lj->li", w, xs) + b).ravel()
         xs = self.blocks(X)
-        return [self.w[l] @ xs[l - 1] + self.b[l] for l in range(len(self.w))]
+        return np.concatenate([self.w[l] @ xs[l - 1] + self.b[l] for l in range(len(self.w))])
 
     def residual(self, X, beta, d):
-        """``R(X, beta) = X - G_beta(X)``."""
-        pre = self._pre(X)
-        return X - np.concatenate([phi(self.act, beta * a + (1.0 - beta) * dl, np)
-                                   for a, dl in zip(pre, d)])
+        """``R(X, beta) = X - G_beta(X)``; d is the offset, concatenated or per layer."""
+        return X - phi(self.act, beta * self._pre(X) + (1.0 - beta) * _flat(d), np)
 
     def jacobian(self, X, beta, d):
-        """``(dR/dX, dR/dbeta)``: ``I - beta K_beta`` (dense) and ``-D_l (a_l - d_l)`` stacked."""
-        pre = self._pre(X)
-        jx = np.eye(self.dim)
-        jb = np.empty(self.dim)
+        """``(dR/dX, dR/dbeta, coupling)``: ``I - beta K_beta`` (dense), ``-D (a - d)``,
+        and each unit's largest entry of ``beta K_beta`` in its row."""
+        a = self._pre(X)
+        d = _flat(d)
+        slope = dphi(self.act, beta * a + (1.0 - beta) * d, np)
+        jx = self.eye.copy()
         s = self.stops
-        for l, (a, dl) in enumerate(zip(pre, d)):
-            slope = dphi(self.act, beta * a + (1.0 - beta) * dl, np)
+        for l, w in enumerate(self.w):
             p = l - 1 if l else len(self.w) - 1
-            jx[s[l]:s[l + 1], s[p]:s[p + 1]] -= beta * slope[:, None] * self.w[l]
-            jb[s[l]:s[l + 1]] = -slope * (a - dl)
-        return jx, jb
+            jx[s[l]:s[l + 1], s[p]:s[p + 1]] -= (beta * slope[s[l]:s[l + 1], None]) * w
+        return jx, -slope * (a - d), np.abs(beta) * slope * self.row_max
 
     def orbit(self, x):
         """X of a point x of the map: its forward pass (x_1, ..., x_L = F(x))."""
@@ -115,29 +127,65 @@ class _Lifted:
     def orbit_jacobian(self, X):
         """J(x) = D_L W_L ... D_1 W_1 along the orbit X itself (not a forward pass from
         x_L, which rounding would move off the orbit of a strongly unstable point)."""
-        pre = self._pre(X)
+        slope = dphi(self.act, self._pre(X), np)
         jac = None
-        for w, a in zip(self.w, pre):
-            layer = dphi(self.act, a, np)[:, None] * w
+        for l, w in enumerate(self.w):
+            layer = slope[self.stops[l]:self.stops[l + 1], None] * w
             jac = layer if jac is None else layer @ jac
         return jac
+
+
+class _Bordered:
+    """Solver of the bordered system ``[DR | dR/dbeta; row] z = r`` on the active rows.
+
+    A unit whose row of DR differs from the identity's by at most ``ACTIVE_TOL`` (a
+    saturated unit: its slope times its weights) is taken as decoupled, ``z_i + jb_i z_beta
+    = r_i``; eliminating these rows leaves ``M_AA z_A + (jb_A - M_AI jb_I) z_beta = r_A -
+    M_AI r_I`` and the border row, of size (active units + 1). On deep saturated networks
+    a third to a half of the units are active, so the LU costs 8 to 30 times less. The
+    dropped entries only perturb the chord matrix and the predictor's tangent, by at most
+    ``ACTIVE_TOL``; the corrector's residual is exact.
+    """
+
+    def __init__(self, jx, jb, coupling, row):
+        n = jx.shape[0]
+        act = np.flatnonzero(coupling > ACTIVE_TOL)
+        ina = np.flatnonzero(coupling <= ACTIVE_TOL)
+        self.n, self.act, self.ina = n, act, ina
+        self.m_ai = jx[np.ix_(act, ina)]
+        self.jb_i = jb[ina]
+        self.row_i = row[ina]
+        k = act.size
+        a = np.empty((k + 1, k + 1))
+        a[:k, :k] = jx[np.ix_(act, act)]
+        a[:k, k] = jb[act] - self.m_ai @ self.jb_i
+        a[k, :k] = row[act]
+        a[k, k] = row[n] - self.row_i @ self.jb_i
+        self.lu = sla.lu_factor(a, check_finite=False)
+
+    def solve(self, r):
+        n, act, ina = self.n, self.act, self.ina
+        r_i = r[ina]
+        rhs = np.append(r[act] - self.m_ai @ r_i, r[n] - self.row_i @ r_i)
+        y = sla.lu_solve(self.lu, rhs, check_finite=False)
+        z = np.empty(n + 1)
+        z[act], z[n] = y[:-1], y[-1]
+        z[ina] = r_i - self.jb_i * y[-1]
+        return z
 
 
 def _track(sys_, d, steps, bar=None):
     """Follow the gain path with offset d: (beta = 1 candidates, steps taken)."""
     n = sys_.dim
-    X = np.concatenate([phi(sys_.act, dl, np) for dl in d])
+    d = _flat(d)
+    X = phi(sys_.act, d, np)
     beta = 0.0
     e = np.zeros(n + 1)
     e[n] = 1.0
 
     def factor(X, beta, row):
-        jx, jb = sys_.jacobian(X, beta, d)
-        a = np.empty((n + 1, n + 1))
-        a[:n, :n], a[:n, n], a[n] = jx, jb, row
-        lu = sla.lu_factor(a, check_finite=False)
-        v = sla.lu_solve(lu, e, check_finite=False)      # [DR; row] v = e: the tangent direction
-        return lu, v
+        lu = _Bordered(*sys_.jacobian(X, beta, d), row)
+        return lu, lu.solve(e)      # [DR; row] v = e: the tangent direction
 
     lu, v = factor(X, beta, e)
     tau = v / np.linalg.norm(v)
@@ -154,7 +202,7 @@ def _track(sys_, d, steps, bar=None):
         converged = False
         for _ in range(CORRECTOR_ITERS):
             r = np.append(sys_.residual(z[:n], z[n], d), tau @ (z - z_pred))
-            dz = sla.lu_solve(lu, r, check_finite=False)
+            dz = lu.solve(r)
             dz -= v * ((delta @ dz) / denom)
             z -= dz
             if np.max(np.abs(dz)) <= 1e-10 * (1.0 + np.max(np.abs(z))):
@@ -192,7 +240,7 @@ def _newton(sys_, X, tol):
         res = float(np.max(np.abs(r)))
         if not math.isfinite(res) or res <= tol:
             break
-        jx, _ = sys_.jacobian(X, 1.0, sys_.zero)
+        jx = sys_.jacobian(X, 1.0, sys_.zero)[0]
         try:
             X = X - np.linalg.solve(jx, r)
         except np.linalg.LinAlgError:
@@ -245,7 +293,7 @@ class LiftedFixedPoints:
 
 def _classify(sys_, X):
     """(index, rho, |F(x) - x|_inf) of the fixed point with orbit X."""
-    jx, _ = sys_.jacobian(X, 1.0, sys_.zero)
+    jx = sys_.jacobian(X, 1.0, sys_.zero)[0]
     sign, _ = np.linalg.slogdet(jx)
     sigma_min = np.linalg.svd(jx, compute_uv=False)[-1]
     index = 0 if sigma_min < DEGENERATE_SIGMA else int(sign)
@@ -332,7 +380,7 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
                    unit="step")
     followed = crossings = taken = 0
     while followed < paths and not (stop_on_index and sum(i for i, _, _ in info) == 1):
-        d = [gen.standard_normal(w.shape[0]) for w in sys_.w]
+        d = gen.standard_normal(sys_.dim)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             cands, n = _track(sys_, d, steps, bar)
         followed += 1
