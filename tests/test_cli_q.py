@@ -173,18 +173,23 @@ def test_predict_q_all_judges_kac_rice_beside_the_theory(tmp_path, capsys):
 
 
 def test_fixed_points_lifted_paths_of_a_weights_file(tmp_path, capsys):
-    # tanh(2x), d = 3: the finder already has all 27 points (index sum 1), so no lifted
-    # path runs, and the lifted report keeps them, classified in lifted coordinates.
+    # the N = 10, L = 8 Cauchy network of tests/test_fplifted.py whose 4th point only a
+    # lifted path finds; here the finder's index sum is 1, so Phase 4 does not run, and
+    # the row says which points came from it (none)
+    from validation.sampling import sample_network
+    net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 8, 10, rng=np.random.default_rng([5, 10, 8, 8]))
     path = tmp_path / "net.npz"
-    np.savez(path, W=2.0 * np.eye(3)[None], b=np.zeros((1, 3)))
-    assert main(["fixed-points", "--activation", "tanh", "--weights-file", str(path),
-                 "--starts", "400", "--seed", "1", "--lifted-paths", "2", "--json"]) == 0
+    np.savez(path, W=net.W, b=net.b)
+    assert main(["fixed-points", "--activation", "sigmoid", "--weights-file", str(path),
+                 "--starts", "300", "--newton-starts", "200", "--seed", "1", "--lifted-paths", "2",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    lifted = out["results"][0]["lifted"]
-    assert (lifted["q_all"], lifted["q_new"], lifted["index_sum"], lifted["paths"]) == (27, 0, 1, 0)
-    assert out["params"]["lifted_paths"] == 2 and out["params"]["lifted_steps"] == 30000
+    (row,) = out["results"]
+    assert len(row["lifted"]) == len(row["index"]) == row["q_all"]["mean"]
+    assert out["params"]["lifted_paths"] == 2 and out["params"]["lifted_steps"] == 15000
 
 
-def test_lifted_paths_need_a_weights_file():
-    r = run("fixed-points", "--width", "8", "--nets", "1", "--lifted-paths", "2")
-    assert r.returncode != 0 and "lifted-paths" in r.stderr and "--weights-file" in r.stderr
+def test_fixed_points_lifted_paths_in_a_sweep(capsys):
+    assert main([*FP, "--depth", "2", "--lifted-paths", "1", "--lifted-steps", "500"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["lifted_paths"] == 1 and out["results"][0]["index_sum_ok"] >= 0.0

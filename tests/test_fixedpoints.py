@@ -38,7 +38,9 @@ def _invariants(r: FixedPointResult, tol=1e-12):
     k = r.q_all
     assert r.points.shape[0] == k and r.stable.shape == r.index.shape == r.residual.shape == (k,)
     from validation.fpsearch import ROUNDING_FLOOR
-    assert np.all(r.residual <= max(tol, ROUNDING_FLOOR))   # above tol only at the rounding floor
+    # above tol only at the rounding floor, or for points found in lifted coordinates
+    assert np.all(r.residual[~r.lifted] <= max(tol, ROUNDING_FLOOR))
+    assert r.lifted.shape == (k,) and not np.any(r.found_by_iteration & r.lifted)
     np.testing.assert_array_equal(r.stable, r.spectral_radius < 1.0)
     assert r.q_stable == int(r.stable.sum()) <= r.q_all
     assert set(np.unique(r.index)) <= {-1, 0, 1}
@@ -248,7 +250,7 @@ def test_iterations_and_flops():
     assert iterate_flops(net, 100) == 2 * 100 * 8 ** 2 * 4
     r = find_fixed_points(net, starts=100, rng=0, progress=True)
     assert r.iterations >= 100
-    assert set(r.timings) == {"iterate", "refine", "newton", "homotopy", "total"}
+    assert set(r.timings) == {"iterate", "refine", "newton", "homotopy", "lifted", "total"}
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -270,6 +272,8 @@ def test_iterations_and_flops():
     ({"homotopy_paths": -1}, "homotopy_paths"),
     ({"homotopy_steps": 0}, "homotopy_steps"),
     ({"homotopy_steps": 1.5}, "homotopy_steps"),
+    ({"lifted_paths": -1}, "lifted_paths"),
+    ({"lifted_steps": 0}, "lifted_steps"),
     ({"box": (1.0, -1.0)}, "box"),
     ({"box": "wide"}, "box"),
     ({"rng": "seed"}, "rng"),
@@ -396,3 +400,22 @@ def test_strongly_unstable_point_at_its_rounding_floor_is_counted():
     _invariants(r)
     assert (r.q_all, r.index_sum, r.n_rejected) == (1, 1, 0)
     assert r.spectral_radius[0] > 1e5 and r.residual[0] > 1e-12
+
+
+# -- Phase 4: lifted gain paths ----------------------------------------------------------------
+def test_lifted_phase_completes_what_newton_leaves_empty():
+    """N = 10, L = 12, Cauchy s = 3: Newton (no Phase 3) finds no fixed point at all; one
+    lifted gain path (Phase 4) finds three, with index sum 1. Phases 1-2 are unchanged, since
+    Phase 4 draws from the generator last."""
+    def run(**kw):
+        rng = np.random.default_rng([7, 10, 12, 4])
+        net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 12, 10, rng=rng)
+        return find_fixed_points(net, starts=200, newton_starts=100, rng=rng, homotopy_paths=0, **kw)
+    a, b = run(), run(lifted_paths=4)
+    assert (a.q_all, a.index_sum, a.lifted_paths) == (0, 0, 0)
+    assert b.q_all >= 3 and b.index_sum == 1 and b.lifted.all() and b.lifted_paths >= 1
+    assert b.lifted_crossings >= b.q_all and b.lifted_path_steps > 0
+    assert b.newton_starts == a.newton_starts and b.n_starts == a.n_starts
+    _invariants(b)
+    d = b.to_dict()
+    assert d["lifted"] == [True] * b.q_all and d["params"]["lifted_paths"] == 4

@@ -3,9 +3,9 @@
 The map is the whole network, ``F(x) = x_L`` with ``h_l = x_{l-1} W_l^T + b_l``,
 ``x_l = phi(h_l)`` (row vectors, as in :mod:`validation.jacobians`), and its Jacobian is
 ``J(x) = D_L W_L ... D_1 W_1``, ``D_l = diag(phi'(h_l))``. Everything is NumPy on the host.
-:func:`find_fixed_points` works in three phases; ``rng`` draws the Phase-1 starts first
-(uniform in the box, ``low + (high - low) U``, shape (starts, N)), then the Phase-2 starts,
-then the Phase-3 path origins.
+:func:`find_fixed_points` works in three phases and a fourth on request; ``rng`` draws the
+Phase-1 starts first (uniform in the box, ``low + (high - low) U``, shape (starts, N)), then
+the Phase-2 starts, then the Phase-3 path origins, then the Phase-4 offsets.
 
 Phase 1, iteration (attractors and their basins). All starts are iterated at once,
 ``X <- F(X)`` on a (B, N) array (one GEMM per layer). A row stops when
@@ -44,10 +44,12 @@ followed past t = 1 crosses it again at further fixed points
 (:mod:`validation.fphomotopy`). Batches of ``HOMOTOPY_BATCH`` paths, ``homotopy_paths`` in
 all, each at most ``homotopy_steps`` continuation steps, run while the index sum differs
 from 1; every crossing is refined by Newton in x and in u.
-Fixed points with rho(J) beyond ~1e8, common in deep saturated networks, cannot be
-represented in x at double precision; :func:`validation.fplifted.lifted_fixed_points`
-continues the search in lifted coordinates (all layer outputs as unknowns) for one
-network at a time, and is not part of this finder (a path costs minutes at N = 30, L = 16).
+Phase 4, lifted gain paths (on request: ``lifted_paths`` > 0; sigmoid, tanh, erf; only
+while the index sum still differs from 1). Fixed points with rho(J) beyond ~1e8, common in
+deep saturated networks, cannot be represented in x at double precision; the paths of
+:mod:`validation.fplifted` work with all layer outputs as unknowns and reach them. Their
+points are flagged ``lifted``. A path costs ``(N L)^3`` per step, about a minute at N = 30,
+L = 16, hence off by default.
 
 Distinct points. Every orbit is polished by Newton as a single row before it is
 registered, so its reported residual is the one that passed ``tol`` (or the rounding
@@ -91,6 +93,7 @@ from esd.exceptions import InvalidParameter
 
 from .backend import to_numpy
 from .fphomotopy import homotopy_fixed_points
+from .fplifted import SMOOTH_BOUNDED, lifted_fixed_points
 from .fpsearch import (NEWTON_SWITCH, _greedy_reps, _iterate, _newton, _newton_start_points,
                        _preactivation_newton, _refine, _Registry)
 from .netmap import _Map
@@ -115,7 +118,9 @@ class FixedPointResult:
     for a point at its rounding floor: :func:`validation.fpsearch._damped_newton`);
     ``basin_share`` the fraction of Phase-1 starts whose iteration ended there (0 for an
     unstable point, except in the measure-zero case that an iteration landed on it);
-    ``found_by_iteration``.
+    ``found_by_iteration``; ``lifted``, True for a point added by Phase 4 in lifted
+    coordinates: its residual in x may be far above tol (rounding keeps it near eps rho,
+    up to 1e-1 at rho ~ 1e15), while its residual there is at most tol.
     ``q_stable``, ``q_all`` and ``index_sum`` summarise them.
 
     Per periodic orbit reached by iteration (minimal period >= 2, at most ``period_max``):
@@ -129,7 +134,8 @@ class FixedPointResult:
     Phase-2 starts over all rounds (each runs Newton in x and in u),
     ``newton_converged`` the runs of both kinds reaching tol; ``homotopy_paths`` Phase-3
     paths followed, ``homotopy_crossings`` their crossings of t = 1, ``path_steps`` their
-    continuation steps;
+    continuation steps; ``lifted_paths``, ``lifted_crossings``, ``lifted_path_steps`` the
+    same for Phase 4;
     ``n_rejected`` orbits that Newton, as a single row, brought neither to tol nor to a
     rounding floor; ``lipschitz_bound`` and
     ``certified_unique`` (bound < 1); ``params`` the network's and the finder's inputs;
@@ -143,6 +149,7 @@ class FixedPointResult:
     residual: np.ndarray
     basin_share: np.ndarray
     found_by_iteration: np.ndarray
+    lifted: np.ndarray
     q_stable: int
     q_all: int
     index_sum: int
@@ -160,6 +167,9 @@ class FixedPointResult:
     homotopy_paths: int
     homotopy_crossings: int
     path_steps: int
+    lifted_paths: int
+    lifted_crossings: int
+    lifted_path_steps: int
     n_rejected: int
     lipschitz_bound: float
     certified_unique: bool
@@ -186,6 +196,8 @@ class FixedPointResult:
             "newton_steps": self.newton_steps, "newton_starts": self.newton_starts,
             "newton_converged": self.newton_converged, "homotopy_paths": self.homotopy_paths,
             "homotopy_crossings": self.homotopy_crossings, "path_steps": self.path_steps,
+            "lifted": [bool(v) for v in self.lifted], "lifted_paths": self.lifted_paths,
+            "lifted_crossings": self.lifted_crossings, "lifted_path_steps": self.lifted_path_steps,
             "n_rejected": self.n_rejected,
             "lipschitz_bound": self.lipschitz_bound if math.isfinite(self.lipschitz_bound) else None,
             "certified_unique": self.certified_unique,
@@ -262,7 +274,7 @@ def _check_box(box, activation):
 def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=None, rng=None,
                       tol=1e-12, max_iter=2000, dedup_tol=1e-6, period_max=16, box=None,
                       newton_rounds=6, homotopy_paths=64, homotopy_steps=8000,
-                      progress=False) -> FixedPointResult:
+                      lifted_paths=0, lifted_steps=15000, progress=False) -> FixedPointResult:
     """Distinct fixed points of ``F(x) = x_L``, their stability and index, and basin shares.
 
     Parameters
@@ -278,7 +290,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         Phase-2 Newton starts. Default (None): ``starts``, or 0 when the Lipschitz bound
         certifies a unique fixed point (module docstring); an explicit number always runs.
     rng : None, seed or numpy.random.Generator
-        Draws the Phase-1 starts, then the Phase-2 starts, then the Phase-3 path origins.
+        Draws the Phase-1 starts, then the Phase-2 starts, then the Phase-3 path origins, then the
+        Phase-4 offsets.
     tol : float in [1e-15, 1e-6]
         Every reported point has ``|F^p(x) - x|_inf <= tol``, or, where rounding keeps the
         residual of a strongly unstable point above tol, a Newton step below tol with a
@@ -303,6 +316,12 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         of ``HOMOTOPY_BATCH`` while the index sum differs from 1 (0: no Phase 3).
     homotopy_steps : int >= 1
         Continuation steps per path at most.
+    lifted_paths : int >= 0
+        Phase-4 gain-homotopy paths in lifted coordinates at most (sigmoid, tanh, erf),
+        followed while the index sum still differs from 1 (default 0: no Phase 4; a path
+        costs ``(N L)^3`` per step, about a minute at N = 30, L = 16).
+    lifted_steps : int >= 1
+        Continuation steps per lifted path at most.
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -329,6 +348,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     newton_rounds = _check_int("newton_rounds", newton_rounds, 1)
     homotopy_paths = _check_int("homotopy_paths", homotopy_paths, 0)
     homotopy_steps = _check_int("homotopy_steps", homotopy_steps, 1)
+    lifted_paths = _check_int("lifted_paths", lifted_paths, 0)
+    lifted_steps = _check_int("lifted_steps", lifted_steps, 1)
     box = _check_box(box, network.activation)
     if not isinstance(progress, (bool, np.bool_)):
         raise InvalidParameter("progress", progress, "must be True or False")
@@ -340,6 +361,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
               "max_iter": max_iter, "dedup_tol": dedup_tol, "period_max": period_max,
               "box": list(box), "newton_rounds": newton_rounds,
               "homotopy_paths": homotopy_paths, "homotopy_steps": homotopy_steps,
+              "lifted_paths": lifted_paths, "lifted_steps": lifted_steps,
               **{f"finder_{k}": v for k, v in _seed_record(gen).items()}}
 
     m = _Map(network)
@@ -409,16 +431,33 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     share = np.bincount(labels[labels >= 0], minlength=len(registry.orbits)) / n_starts
     fixed = registry.of_period(1)
     cycles = [k for k in range(len(registry.orbits)) if registry.period(k) >= 2]
+    points = np.array([registry.orbits[k][0] for k in fixed]).reshape(len(fixed), width)
     rho = np.array([registry.rho[k] for k in fixed])
     index = np.array([registry.index[k] for k in fixed], dtype=int)
+    residual = np.array([registry.residual[k] for k in fixed])
+    basin = np.array([share[k] for k in fixed])
+    by_iteration = np.array([registry.by_iteration[k] for k in fixed], dtype=bool)
+    lifted = np.zeros(len(fixed), dtype=bool)
+    phase4 = {"paths": 0, "crossings": 0, "path_steps": 0}
+    if lifted_paths and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
+        extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps, tol=tol,
+                                    dedup_tol=dedup_tol, rng=gen, progress=progress)
+        new = extra.new
+        k = int(new.sum())
+        points = np.concatenate([points, extra.points[new]])
+        rho = np.concatenate([rho, extra.spectral_radius[new]])
+        index = np.concatenate([index, extra.index[new]])
+        residual = np.concatenate([residual, extra.x_residual[new]])
+        basin = np.concatenate([basin, np.zeros(k)])
+        by_iteration = np.concatenate([by_iteration, np.zeros(k, dtype=bool)])
+        lifted = np.concatenate([lifted, np.ones(k, dtype=bool)])
+        phase4 = {"paths": extra.paths, "crossings": extra.crossings, "path_steps": extra.path_steps}
+    t5 = time.perf_counter()
     stable = rho < 1.0
     return FixedPointResult(
-        points=np.array([registry.orbits[k][0] for k in fixed]).reshape(len(fixed), width),
-        stable=stable, spectral_radius=rho, index=index,
-        residual=np.array([registry.residual[k] for k in fixed]),
-        basin_share=np.array([share[k] for k in fixed]),
-        found_by_iteration=np.array([registry.by_iteration[k] for k in fixed], dtype=bool),
-        q_stable=int(stable.sum()), q_all=len(fixed), index_sum=int(index.sum()),
+        points=points, stable=stable, spectral_radius=rho, index=index, residual=residual,
+        basin_share=basin, found_by_iteration=by_iteration, lifted=lifted,
+        q_stable=int(stable.sum()), q_all=points.shape[0], index_sum=int(index.sum()),
         periods=[registry.period(k) for k in cycles],
         periodic_shares=[float(share[k]) for k in cycles],
         periodic_spectral_radius=[registry.rho[k] for k in cycles],
@@ -428,7 +467,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         n_starts=n_starts, iterations=int(evals),
         newton_steps=int(newton_steps + registry.newton_steps), newton_starts=n_newton * rounds,
         newton_converged=n_converged, homotopy_paths=paths, homotopy_crossings=crossings,
-        path_steps=path_steps, n_rejected=registry.rejected,
+        path_steps=path_steps, lifted_paths=phase4["paths"], lifted_crossings=phase4["crossings"],
+        lifted_path_steps=phase4["path_steps"], n_rejected=registry.rejected,
         lipschitz_bound=bound, certified_unique=certified, params=params,
         timings={"iterate": t1 - t0, "refine": t2 - t1, "newton": t3 - t2, "homotopy": t4 - t3,
-                 "total": t4 - t0})
+                 "lifted": t5 - t4, "total": t5 - t0})

@@ -303,6 +303,22 @@ def _classify(sys_, X):
     return index, rho, x_res
 
 
+def _known_points(known, width):
+    """The (K, N) float array of ``known`` (a FixedPointResult, an array or None)."""
+    if known is None:
+        return np.empty((0, width))
+    pts = getattr(known, "points", known)
+    try:
+        arr = np.asarray(pts, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameter("known", known, "must be a FixedPointResult, an array (K, N) "
+                               "or None") from exc
+    if arr.ndim != 2 or arr.shape[1] != width or not np.all(np.isfinite(arr)):
+        raise InvalidParameter("known", f"array of shape {arr.shape}",
+                               f"must be finite with shape (K, N), N = {width}")
+    return arr
+
+
 def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
                         dedup_tol=1e-6, stop_on_index=True, rng=None,
                         progress=False) -> LiftedFixedPoints:
@@ -318,7 +334,7 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
     Parameters
     ----------
     network : Network or LayeredNetwork with a sigmoid, tanh or erf activation
-    known : FixedPointResult, optional
+    known : FixedPointResult or array (K, N), optional
         Points already found (:func:`validation.find_fixed_points`); their orbits are
         polished in lifted coordinates and deduplicated against the new points.
     paths : int >= 0
@@ -350,8 +366,7 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
                 or not ok(value):
             raise InvalidParameter(name, value, rule)
-    if known is not None and not hasattr(known, "points"):
-        raise InvalidParameter("known", known, "must be a FixedPointResult or None")
+    known = _known_points(known, network.width)
     for name, value in (("stop_on_index", stop_on_index), ("progress", progress)):
         if not isinstance(value, (bool, np.bool_)):
             raise InvalidParameter(name, value, "must be True or False")
@@ -366,10 +381,9 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
             orbits.append(X)
             is_new.append(new)
 
-    if known is not None:
-        for x in np.asarray(known.points, dtype=np.float64):
-            X, conv = _newton(sys_, sys_.orbit(x), tol)
-            add(X if conv else sys_.orbit(x), False)
+    for x in known:
+        X, conv = _newton(sys_, sys_.orbit(x), tol)
+        add(X if conv else sys_.orbit(x), False)
     info = [_classify(sys_, X) for X in orbits]
     t1 = time.perf_counter()
 
@@ -406,7 +420,7 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
     lifted_res = np.array([float(np.max(np.abs(sys_.residual(o, 1.0, sys_.zero)))) for o in orbits])
     params = {**network.params, "activation": act.name, "paths": paths, "steps": steps,
               "tol": float(tol), "dedup_tol": float(dedup_tol), "stop_on_index": bool(stop_on_index),
-              "known_points": 0 if known is None else int(len(known.points)),
+              "known_points": int(known.shape[0]),
               **{f"lifted_{key}": v for key, v in _seed_record(gen).items()}}
     return LiftedFixedPoints(
         orbits=X, points=X[:, sys_.stops[-2]:], index=index, spectral_radius=rho,

@@ -62,10 +62,8 @@ def cmd_fixed_points(args):
         options["newton_starts"] = args.newton_starts
     if args.homotopy_paths is not None:
         options["homotopy_paths"] = args.homotopy_paths
-    if args.lifted_paths and not args.weights_file:
-        raise InvalidParameter("lifted-paths", args.lifted_paths,
-                               "needs --weights-file: lifted paths cost (N L)^3 per step, for one "
-                               "network, not a sweep")
+    if args.lifted_paths:
+        options.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps)
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -108,14 +106,10 @@ def _one_file(args, options):
     row["spectral_radius"] = record["spectral_radius"]
     row["basin_share"] = record["basin_share"]
     row["periods"] = record["periods"]
+    row["index"] = record["index"]
+    row["lifted"] = record["lifted"]
     params = {"weights_file": args.weights_file, "activation": args.activation, "seed": seed,
               **options}
-    if args.lifted_paths:
-        from validation import lifted_fixed_points
-        lifted = lifted_fixed_points(net, res, paths=args.lifted_paths, steps=args.lifted_steps,
-                                     rng=seed, progress=not args.json)
-        row["lifted"] = lifted.to_dict()
-        params.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps)
     return [row], params
 
 
@@ -372,12 +366,13 @@ def add_parsers(sub) -> None:
     g.add_argument("--weights-file", metavar="PATH.npz", default=None,
                    help="count the fixed points of the one network in PATH.npz instead")
     g.add_argument("--lifted-paths", type=int_at_least("lifted-paths", 0), default=0,
-                   help="with --weights-file: then follow up to this many gain-homotopy paths in "
-                        "lifted coordinates (all layer outputs as unknowns) while the index sum "
-                        "differs from 1; finds fixed points too unstable to be represented in x "
-                        "(default 0)")
-    g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=30000,
-                   help="continuation steps per lifted path at most (default 30000)")
+                   help="then follow up to this many gain-homotopy paths per network in lifted "
+                        "coordinates (all layer outputs as unknowns) while the index sum differs "
+                        "from 1: they find fixed points too unstable to be represented in x. A "
+                        "path costs (N L)^3 per step, about a minute at N = 30, L = 16 "
+                        "(default 0: none)")
+    g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=15000,
+                   help="continuation steps per lifted path at most (default 15000)")
     g.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="save each finished cell in DIR and resume from it")
     g.add_argument("--overwrite", action="store_true",
