@@ -159,6 +159,9 @@ Q_SWEEPS = [
 Q_WIDTHS = (10, 30)
 Q_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
+#: Phase-4 lifted paths per network (run only while the index sum differs from 1, and only
+#: where N L <= validation.fixedpoints.LIFTED_MAX_DIM).
+Q_LIFTED = 4
 
 
 def _q_cells(law):
@@ -171,20 +174,25 @@ def _q_cells(law):
     return cells
 
 
+def q_sweep(law, workers=None):
+    """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped)."""
+    from validation.sweep import fixed_point_cell, run_sweep
+    scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
+    return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED,
+                     checkpoint=FP / "checkpoints" / f"{law['weights']}-{scale}", workers=workers,
+                     starts=Q_STARTS, newton_starts=Q_NEWTON, lifted_paths=Q_LIFTED)
+
+
 def q_curves():
     """Q(N0, L) of sigmoid networks for gaussian vs cauchy weights at two widths."""
     from esd.cli.q import q_row
     from esd.plots import plot_q_curves
-    from validation.sweep import fixed_point_cell, run_sweep
     FP.mkdir(exist_ok=True)
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     results = []
     for ax, law in zip(axes, Q_SWEEPS):
-        scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
-        res = run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED,
-                        checkpoint=FP / "checkpoints" / f"{law['weights']}-{scale}",
-                        starts=Q_STARTS, newton_starts=Q_NEWTON)
+        res = q_sweep(law)
         rows = [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
         label = (f"s = {law['s']:g} (sigma_w = s N)" if "s" in law else f"sigma_w = {law['sigma_w']:g}")
         plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}")
@@ -192,7 +200,8 @@ def q_curves():
     fig.savefig(FP / "q_curves.png", dpi=120)
     (FP / "q_curves.json").write_text(json.dumps(
         {"esd_version": esd.__version__, "nets": Q_NETS, "starts": Q_STARTS,
-         "newton_starts": Q_NEWTON, "seed": Q_SEED, "results": results}, indent=1, sort_keys=True))
+         "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED, "seed": Q_SEED, "results": results},
+        indent=1, sort_keys=True))
 
 
 #: The heavy-tailed predictors against the measured Cauchy s = 1, N0 = 30 curve.
