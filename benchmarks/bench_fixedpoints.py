@@ -14,7 +14,10 @@
 3. Homotopy paths (Phase 3) on a saturated sigmoid Cauchy network (N = 30, s = 3,
    sigma_w = 90): continuation steps per second, crossings of t = 1, and the seconds per
    distinct fixed point, against Newton in x and u from random starts (Phase 2) on the same
-   network and in the same run.
+   network and in the same run; then lifted gain paths (Phase 4, ``--lifted-paths`` x
+   ``--lifted-path-steps``) on it, with the points that neither Phase 2 nor 3 found, and
+   the time of the path's bordered LU on the active units against the dense one at one of
+   its points.
 4. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
    starts per cell (cauchy sigmoid, sigma_w = 4, sigma_b = 0.5), on every core of this
    machine, checkpointed under a temporary directory.
@@ -39,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from validation.fixedpoints import find_fixed_points, iterate_flops  # noqa: E402
 from validation.fphomotopy import homotopy_fixed_points  # noqa: E402
+from validation.fplifted import _Bordered, _Lifted, lifted_fixed_points  # noqa: E402
 from validation.fpsearch import _greedy_reps, _newton, _preactivation_newton  # noqa: E402
 from validation.netmap import _Map  # noqa: E402
 from validation.sampling import sample_network  # noqa: E402
@@ -92,13 +96,13 @@ def _distinct(x):
     return 0 if x.shape[0] == 0 else int(_greedy_reps(x, 1e-6).size)
 
 
-def homotopy_rates(depths, paths, steps, newton_starts):
-    """Phase 3 against Phase 2 on one saturated network per depth (N = 30, s = 3)."""
+def homotopy_rates(depths, paths, steps, newton_starts, lifted_paths, lifted_steps):
+    """Phases 3 and 4 against Phase 2 on one saturated network per depth (N = 30, s = 3)."""
     out = {}
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for depth in depths:
-            m = _Map(sample_network("sigmoid", "cauchy", 90.0, 0.5, depth, 30,
-                                    rng=np.random.default_rng([7, depth])))
+            net = sample_network("sigmoid", "cauchy", 90.0, 0.5, depth, 30, rng=np.random.default_rng([7, depth]))
+            m = _Map(net)
             gen = np.random.default_rng(0)
             t0 = time.perf_counter()
             pts, crossings, taken = homotopy_fixed_points(m, gen.random((paths, 30)), steps, 1e-12, (0.0, 1.0))
@@ -112,13 +116,40 @@ def homotopy_rates(depths, paths, steps, newton_starts):
             by_newton = np.concatenate([xx[conv_x], xu[conv_u]])
             found_n = _distinct(by_newton)
             both = _distinct(np.concatenate([by_newton, pts]))
-            out[depth] = {"path_seconds": t_h, "path_steps": taken, "steps_per_second": taken / t_h,
+            lifted = lifted_fixed_points(net, paths=lifted_paths, steps=lifted_steps,
+                                         stop_on_index=False, rng=0)
+            known = np.concatenate([by_newton, pts])
+            only_lifted = sum(known.shape[0] == 0 or np.min(np.max(np.abs(known - x), axis=1)) > 1e-6
+                              for x in lifted.points)
+            out[depth] = {"lifted_seconds": lifted.timings["paths"], "lifted_steps": lifted.path_steps,
+                          "lifted_steps_per_second": lifted.path_steps / lifted.timings["paths"],
+                          "lifted_crossings": lifted.crossings, "distinct_by_lifted": lifted.q_all,
+                          "only_by_lifted": int(only_lifted),
+                          "lifted_max_rho": float(lifted.spectral_radius.max()) if lifted.q_all else None,
+                          **_lu_ratio(net, lifted), **_phase3(t_h, taken, crossings, found_h, t_n,
+                                                              found_n, both)}
+    return out
+
+
+def _lu_ratio(net, lifted):
+    """The path's LU on the active units against the dense LU, at one point of the network."""
+    sys_ = _Lifted(net)
+    X = lifted.orbits[0] if lifted.q_all else np.full(sys_.dim, 0.5)
+    jx, jb, coupling = sys_.jacobian(X, 1.0, sys_.zero)
+    row = np.ones(sys_.dim + 1) / np.sqrt(sys_.dim + 1)
+    t_active = best(lambda: _Bordered(jx, jb, coupling, row), 5)
+    t_dense = best(lambda: _Bordered(jx, jb, np.ones(sys_.dim), row), 5)
+    return {"lifted_dim": sys_.dim, "active_units": int(_Bordered(jx, jb, coupling, row).act.size),
+            "dense_over_active_lu": t_dense / t_active}
+
+
+def _phase3(t_h, taken, crossings, found_h, t_n, found_n, both):
+    return {"path_seconds": t_h, "path_steps": taken, "steps_per_second": taken / t_h,
                           "crossings": crossings, "distinct_by_paths": found_h,
                           "newton_seconds": t_n, "distinct_by_newton": found_n,
                           "only_by_paths": both - found_n,
                           "seconds_per_point_paths": t_h / max(found_h, 1),
                           "seconds_per_point_newton": t_n / max(found_n, 1)}
-    return out
 
 
 def sweep_time(depths, nets, starts):
@@ -148,6 +179,8 @@ def main():
     p.add_argument("--path-depths", default="4,16", help="depths of the Phase-3 comparison")
     p.add_argument("--paths", type=int, default=16)
     p.add_argument("--path-steps", type=int, default=2000)
+    p.add_argument("--lifted-paths", type=int, default=2)
+    p.add_argument("--lifted-path-steps", type=int, default=8000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sweep", action="store_true", help="also time the N = 30, L = 1..64 sweep")
     p.add_argument("--sweep-depths", default="1:64")
@@ -158,7 +191,7 @@ def main():
            "iteration": iteration_rates(a.width, a.depth, a.batch, a.repeat),
            "finder": finder_profile(a.width, a.depth, a.starts, a.newton_starts, a.homotopy_paths),
            "homotopy": homotopy_rates([int(v) for v in a.path_depths.split(",")], a.paths,
-                                      a.path_steps, a.starts)}
+                                      a.path_steps, a.starts, a.lifted_paths, a.lifted_path_steps)}
     if a.sweep:
         out["sweep"] = sweep_time(a.sweep_depths, a.sweep_nets, a.starts)
     if a.json:
@@ -180,6 +213,11 @@ def main():
               f"({h['only_by_paths']} that Newton missed); "
               f"Newton from {a.starts} starts {h['newton_seconds']:.1f} s, {h['distinct_by_newton']} distinct "
               f"= {h['seconds_per_point_newton']:.2f} s/point")
+        print(f"  Phase 4: {a.lifted_paths} lifted paths x <= {a.lifted_path_steps} steps {h['lifted_seconds']:.1f} s "
+              f"({h['lifted_steps_per_second']:.0f} steps/s, dimension {h['lifted_dim']}, "
+              f"{h['active_units']} active units: dense LU {h['dense_over_active_lu']:.1f}x the active one), "
+              f"{h['lifted_crossings']} crossings, {h['distinct_by_lifted']} distinct points, "
+              f"{h['only_by_lifted']} that Phases 2 and 3 missed (largest rho {h['lifted_max_rho']})")
     if a.sweep:
         s = out["sweep"]
         print(f"sweep N = 30, {s['cells']} depths x {s['nets']} networks x {s['starts']} starts: "
