@@ -38,7 +38,7 @@ def on_page_markdown(markdown, page, config, files):
 #: served from where ``figures/make_figures.py`` writes them, not copied into docs/.
 FIGURES = ("theory_over_simulation.png", "density_by_depth.png", "fixed_points/q_curves.png",
            "heavy/radial_law.png", "fixed_points/basins_and_spectra.png",
-           "fixed_points/cauchy_kac_rice.png")
+           "fixed_points/cauchy_kac_rice.png", "fixed_points/lifted_precision.png")
 
 
 def on_files(files, config):
