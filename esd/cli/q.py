@@ -345,7 +345,7 @@ def add_parsers(sub) -> None:
         description="For every (width, depth): draw --nets networks, iterate F from --starts "
                     "random starts (attractors, periodic orbits, basins) and run Newton on "
                     "F(x) - x (unstable fixed points too), then follow homotopy paths while the index "
-                    "sum shows a miss; report Q_stable, Q_all, P(Q > 1), "
+                    "sum shows a miss (and, with --lifted-paths, gain paths in lifted coordinates); report Q_stable, Q_all, P(Q > 1), "
                     "periodic and unresolved fractions with bootstrap intervals.")
     add_network_options(fp, weights=SIM_WEIGHT_CHOICES, depth=False)
     g = fp.add_argument_group("sweep")
