@@ -183,17 +183,24 @@ def q_sweep(law, workers=None):
                      starts=Q_STARTS, newton_starts=Q_NEWTON, lifted_paths=Q_LIFTED)
 
 
+def q_rows(law):
+    """The measured rows (esd.cli.q.q_row) of one law's sweep, one per (width, depth) cell.
+    Each consumer reads its own laws' sweeps, so the Cauchy comparisons do not wait on the
+    Gaussian sweeps."""
+    from esd.cli.q import q_row
+    res = q_sweep(law)
+    return [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
+
+
 def q_curves():
     """Q(N0, L) of sigmoid networks for gaussian vs cauchy weights at two widths."""
-    from esd.cli.q import q_row
     from esd.plots import plot_q_curves
     FP.mkdir(exist_ok=True)
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     results = []
     for ax, law in zip(axes, Q_SWEEPS):
-        res = q_sweep(law)
-        rows = [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
+        rows = q_rows(law)
         label = (f"s = {law['s']:g} (sigma_w = s N)" if "s" in law else f"sigma_w = {law['sigma_w']:g}")
         plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}")
         results.append({"law": law, "rows": rows})
@@ -212,16 +219,15 @@ HEAVY_PREDICTION = {"activation": "sigmoid", "weights": "cauchy", "s": 1.0, "sig
 
 def q_prediction_heavy():
     """Kac-Rice and unstable-count predictions from the cavity solver (over input scales,
-    and for J at a fixed point) against the measured Q_all of q_curves()."""
+    and for J at a fixed point) against the measured Q_all of the Cauchy s = 1 sweep."""
     from esd.cli.q import compare_predictions
     from esd.plots import plot_q_prediction
     from esd.qtheory.predict import heavy_counts, heavy_rates
     hp = HEAVY_PREDICTION
     width = hp["width"]
     sigma_w = hp["s"] * width
-    measured = [r for res in json.loads((FP / "q_curves.json").read_text())["results"]
-                if res["law"].get("s") == hp["s"] and res["law"]["weights"] == hp["weights"]
-                for r in res["rows"] if r["width"] == width and r["depth"] in hp["depths"]]
+    law = next(law for law in Q_SWEEPS if law["weights"] == hp["weights"] and law.get("s") == hp["s"])
+    measured = [r for r in q_rows(law) if r["width"] == width and r["depth"] in hp["depths"]]
     seeds = np.random.SeedSequence(hp["seed"]).spawn(len(hp["depths"]))
     rows = []
     for depth, seed in zip(hp["depths"], seeds):
@@ -254,19 +260,15 @@ def _overlap(value, stderr, ci):
 
 def kac_rice_table():
     """Kac-Rice E[Q_all], E[Q_stable] at finite N (validation.kac_rice, no search) against
-    the measured Q of q_curves() on its Cauchy cells; each cell cached in a JSON file."""
+    the measured Q of the Cauchy sweeps of Q_SWEEPS; each cell cached in a JSON file."""
     from validation import kac_rice
     from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
     from validation.tails import PARETO_K_RELIABLE
     cache_path = FP / "checkpoints" / "kac_rice_cells.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    measured = json.loads((FP / "q_curves.json").read_text())["results"]
     rows = []
-    for res in measured:
-        law = res["law"]
-        if law["weights"] != "cauchy":
-            continue
-        for m in res["rows"]:
+    for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
+        for m in q_rows(law):
             sigma_w = law["s"] * m["width"]
             # everything that sets the estimate is in the key, so a changed estimator or
             # setting is recomputed rather than read back
@@ -518,8 +520,8 @@ def trained_networks():
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "lifted", "heavy",
-                                           "trained"],
+    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "q-prediction",
+                                           "lifted", "heavy", "trained"],
                         default=None)
     only = parser.parse_args().only
     if only in (None, "theory"):
@@ -535,6 +537,8 @@ if __name__ == "__main__":
         kac_rice_table()
     if only == "kac-rice":
         kac_rice_table()
+    if only == "q-prediction":
+        q_prediction_heavy()
     if only in (None, "fixed-points", "lifted"):
         lifted_precision()
     if only in (None, "trained"):
