@@ -211,6 +211,40 @@ def q_curves():
         indent=1, sort_keys=True))
 
 
+def q_completeness():
+    """Per Cauchy cell of Q_SWEEPS: how often the finder's index sum is 1, and what the
+    networks where it is not have in common (Phase 4 eligible or not, the sign of the
+    miss, networks with no point at all, points found only in lifted coordinates)."""
+    from validation.fixedpoints import LIFTED_MAX_DIM
+    rows = []
+    for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
+        res = q_sweep(law)
+        for c in res.cells:
+            recs = list(c.records)
+            off = [r for r in recs if r["index_sum"] != 1]
+            width, depth = c.cell["width"], c.cell["depth"]
+            rows.append({"s": law["s"], "width": width, "depth": depth, "networks": len(recs),
+                         "lifted_eligible": width * depth <= LIFTED_MAX_DIM,
+                         "index_sum_ok": 1.0 - len(off) / len(recs), "off": len(off),
+                         "off_above_1": sum(r["index_sum"] > 1 for r in off),
+                         "off_below_1": sum(r["index_sum"] < 1 for r in off),
+                         "no_point": sum(r["q_all"] == 0 for r in recs),
+                         "with_lifted_points": sum(any(r["lifted"]) for r in recs),
+                         "mean_homotopy_paths": float(np.mean([r["homotopy_paths"] for r in recs])),
+                         "mean_q_all": float(np.mean([r["q_all"] for r in recs]))})
+    (FP / "q_completeness.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, "lifted_max_dim": LIFTED_MAX_DIM, "lifted_paths": Q_LIFTED,
+         "rows": rows}, indent=1, sort_keys=True))
+    lines = ["| s | N | L | Phase 4 | index sum 1 | off (>1, <1) | no point | with lifted points "
+             "| homotopy paths | mean Q_all |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['s']:g} | {r['width']} | {r['depth']} | {'yes' if r['lifted_eligible'] else 'no'} "
+                     f"| {r['index_sum_ok']:.2f} | {r['off']} ({r['off_above_1']}, {r['off_below_1']}) "
+                     f"| {r['no_point']} | {r['with_lifted_points']} | {r['mean_homotopy_paths']:.1f} "
+                     f"| {r['mean_q_all']:.2f} |")
+    (FP / "q_completeness.md").write_text("\n".join(lines) + "\n")
+
+
 #: The heavy-tailed predictors against the measured Cauchy s = 1, N0 = 30 curve.
 HEAVY_PREDICTION = {"activation": "sigmoid", "weights": "cauchy", "s": 1.0, "sigma_b": 0.5,
                     "width": 30, "depths": (1, 2, 4, 8, 16), "input_scales": (0.5, 1.0, 2.0),
@@ -535,8 +569,10 @@ if __name__ == "__main__":
         q_curves()
         q_prediction_heavy()
         kac_rice_table()
+        q_completeness()
     if only == "kac-rice":
         kac_rice_table()
+        q_completeness()
     if only == "q-prediction":
         q_prediction_heavy()
     if only in (None, "fixed-points", "lifted"):
