@@ -18,7 +18,11 @@
    ``--lifted-path-steps``) on it, with the points that neither Phase 2 nor 3 found, and
    the time of the path's bordered LU on the active units against the dense one at one of
    its points.
-4. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
+4. The structured QR of the lifted path (``validation.fpcyclic``, used above
+   ``CYCLIC_MIN_DIM``) against the active-unit LU, at depths ``--cyclic-depths`` (N = 30,
+   s = 3): one factorisation plus three solves (a step's tangent and two corrector
+   iterations) at a point on a gain path, and the shipped path's steps per second.
+5. ``--sweep``: the wall time of a Q(N, L) sweep, N = 30, L = 1..64, 100 networks x 1000
    starts per cell (cauchy sigmoid, sigma_w = 4, sigma_b = 0.5), on every core of this
    machine, checkpointed under a temporary directory.
 
@@ -42,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from validation.fixedpoints import find_fixed_points, iterate_flops  # noqa: E402
 from validation.fphomotopy import homotopy_fixed_points  # noqa: E402
-from validation.fplifted import _Bordered, _Lifted, lifted_fixed_points  # noqa: E402
+from validation.fpcyclic import CyclicQR  # noqa: E402
+from validation.fplifted import CYCLIC_MIN_DIM, _Bordered, _Lifted, lifted_fixed_points  # noqa: E402
 from validation.fpsearch import _greedy_reps, _newton, _preactivation_newton  # noqa: E402
 from validation.netmap import _Map  # noqa: E402
 from validation.sampling import sample_network  # noqa: E402
@@ -143,6 +148,38 @@ def _lu_ratio(net, lifted):
             "dense_over_active_lu": t_dense / t_active}
 
 
+def cyclic_rates(depths, steps):
+    """Structured QR against the active-unit LU of one path step, N = 30, s = 3."""
+    out = {}
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+        for depth in depths:
+            net = sample_network("sigmoid", "cauchy", 90.0, 0.5, depth, 30, rng=np.random.default_rng([7, depth]))
+            sys_ = _Lifted(net)
+            path = lifted_fixed_points(net, paths=1, steps=steps, stop_on_index=False, rng=1)
+            # a point of a path at beta = 0.5: between the easy start and the steep end
+            d = np.random.default_rng(2).standard_normal(sys_.dim)
+            X = 0.5 * (path.orbits[0] if path.q_all else np.full(sys_.dim, 0.5)) + 0.5 * (1 / (1 + np.exp(-d)))
+            row = np.random.default_rng(3).standard_normal(sys_.dim + 1)
+            r = np.random.default_rng(4).standard_normal(sys_.dim + 1)
+
+            def step(make):
+                lu = make()
+                for _ in range(3):
+                    lu.solve(r)
+
+            def cyclic():
+                blocks, jb, _ = sys_.layer_jacobian(X, 0.5, d)
+                return CyclicQR(blocks, jb, row, sys_.stops)
+
+            t_cyc = best(lambda: step(cyclic), 5)
+            t_lu = best(lambda: step(lambda: _Bordered(*sys_.jacobian(X, 0.5, d), row)), 5)
+            out[depth] = {"lifted_dim": sys_.dim, "cyclic_step_ms": 1e3 * t_cyc,
+                          "active_lu_step_ms": 1e3 * t_lu, "active_lu_over_cyclic": t_lu / t_cyc,
+                          "shipped_solver": "cyclic" if sys_.dim > CYCLIC_MIN_DIM else "active LU",
+                          "path_steps_per_second": path.path_steps / path.timings["paths"]}
+    return out
+
+
 def _phase3(t_h, taken, crossings, found_h, t_n, found_n, both):
     return {"path_seconds": t_h, "path_steps": taken, "steps_per_second": taken / t_h,
                           "crossings": crossings, "distinct_by_paths": found_h,
@@ -181,6 +218,9 @@ def main():
     p.add_argument("--path-steps", type=int, default=2000)
     p.add_argument("--lifted-paths", type=int, default=2)
     p.add_argument("--lifted-path-steps", type=int, default=8000)
+    p.add_argument("--cyclic-depths", default="8,16,24,32,64",
+                   help="depths of the structured-QR comparison (N = 30)")
+    p.add_argument("--cyclic-path-steps", type=int, default=200)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sweep", action="store_true", help="also time the N = 30, L = 1..64 sweep")
     p.add_argument("--sweep-depths", default="1:64")
@@ -191,7 +231,8 @@ def main():
            "iteration": iteration_rates(a.width, a.depth, a.batch, a.repeat),
            "finder": finder_profile(a.width, a.depth, a.starts, a.newton_starts, a.homotopy_paths),
            "homotopy": homotopy_rates([int(v) for v in a.path_depths.split(",")], a.paths,
-                                      a.path_steps, a.starts, a.lifted_paths, a.lifted_path_steps)}
+                                      a.path_steps, a.starts, a.lifted_paths, a.lifted_path_steps),
+           "cyclic": cyclic_rates([int(v) for v in a.cyclic_depths.split(",")], a.cyclic_path_steps)}
     if a.sweep:
         out["sweep"] = sweep_time(a.sweep_depths, a.sweep_nets, a.starts)
     if a.json:
@@ -218,6 +259,11 @@ def main():
               f"{h['active_units']} active units: dense LU {h['dense_over_active_lu']:.1f}x the active one), "
               f"{h['lifted_crossings']} crossings, {h['distinct_by_lifted']} distinct points, "
               f"{h['only_by_lifted']} that Phases 2 and 3 missed (largest rho {h['lifted_max_rho']})")
+    for depth, c in out["cyclic"].items():
+        print(f"lifted path step, N = 30, s = 3, L = {depth} (dimension {c['lifted_dim']}): structured QR "
+              f"{c['cyclic_step_ms']:.2f} ms, active-unit LU {c['active_lu_step_ms']:.2f} ms "
+              f"(ratio {c['active_lu_over_cyclic']:.2f}); shipped ({c['shipped_solver']}) path "
+              f"{c['path_steps_per_second']:.0f} steps/s")
     if a.sweep:
         s = out["sweep"]
         print(f"sweep N = 30, {s['cells']} depths x {s['nets']} networks x {s['starts']} starts: "

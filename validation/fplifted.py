@@ -29,10 +29,12 @@ coordinates keep that steepness to one layer at a time.
 
 The path is followed as in :mod:`validation.fphomotopy` (same constants): Euler predictor
 along the unit tangent, chord corrector, guards on corrector distance and tangent angle.
-One dense LU of ``[DR; tau_prev]`` per step gives both the new tangent and, by a rank-one
-(Sherman-Morrison) correction of its last row, the chord matrix of the next step. Each
-crossing of beta = 1 is refined by Newton on R(X, 1). Cost: ``(sum of widths)^3`` per step
-(the LU), so this is for single networks, not sweeps.
+One factorisation of ``[DR | dR/dbeta; tau_prev]`` per step gives both the new tangent
+and, by a rank-one (Sherman-Morrison) correction of its last row, the chord matrix of the
+next step: an LU on the active units (:class:`_Bordered`, cost ``(active units)^3``) up to
+``CYCLIC_MIN_DIM`` unknowns, above it the structured QR of :mod:`validation.fpcyclic`
+(cost linear in the depth), which is faster there. Each crossing of beta = 1 is refined by
+Newton on R(X, 1).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from esd.exceptions import InvalidParameter
 
 from .fphomotopy import (CORRECTOR_DIST, CORRECTOR_ITERS, CORRECTOR_TOL, MAX_CROSSINGS, MIN_COS,
                          STEP_GROW, STEP_MAX, STEP_MIN, STEP_SHRINK, STEP_START, T_MAX)
+from .fpcyclic import CyclicQR
 from .fpsearch import DEGENERATE_SIGMA
 from .netmap import _Map
 from .networks import LayeredNetwork, Network, _check_int
@@ -61,6 +64,7 @@ __all__ = ["LiftedFixedPoints", "lifted_fixed_points"]
 SMOOTH_BOUNDED = ("sigmoid", "tanh", "erf")
 NEWTON_ITERS = 30            # Newton steps on R(X, 1) per crossing
 ACTIVE_TOL = 1e-10           # largest coupling of a unit the path's linear algebra drops
+CYCLIC_MIN_DIM = 512         # above this sum of widths, the structured QR (crossover ~720)
 
 
 def _flat(d):
@@ -103,18 +107,26 @@ class _Lifted:
         """``R(X, beta) = X - G_beta(X)``; d is the offset, concatenated or per layer."""
         return X - phi(self.act, beta * self._pre(X) + (1.0 - beta) * _flat(d), np)
 
-    def jacobian(self, X, beta, d):
-        """``(dR/dX, dR/dbeta, coupling)``: ``I - beta K_beta`` (dense), ``-D (a - d)``,
-        and each unit's largest entry of ``beta K_beta`` in its row."""
+    def layer_jacobian(self, X, beta, d):
+        """``(blocks, dR/dbeta, slope)``: the blocks ``beta D_l W_l`` of ``beta K_beta``
+        (block l sits at column block l - 1, cyclically), ``-D (a - d)`` and D's diagonal."""
         a = self._pre(X)
         d = _flat(d)
         slope = dphi(self.act, beta * a + (1.0 - beta) * d, np)
+        s = self.stops
+        blocks = [(beta * slope[s[l]:s[l + 1], None]) * w for l, w in enumerate(self.w)]
+        return blocks, -slope * (a - d), slope
+
+    def jacobian(self, X, beta, d):
+        """``(dR/dX, dR/dbeta, coupling)``: ``I - beta K_beta`` (dense), ``-D (a - d)``,
+        and each unit's largest entry of ``beta K_beta`` in its row."""
+        blocks, jb, slope = self.layer_jacobian(X, beta, d)
         jx = self.eye.copy()
         s = self.stops
-        for l, w in enumerate(self.w):
-            p = l - 1 if l else len(self.w) - 1
-            jx[s[l]:s[l + 1], s[p]:s[p + 1]] -= (beta * slope[s[l]:s[l + 1], None]) * w
-        return jx, -slope * (a - d), np.abs(beta) * slope * self.row_max
+        for l, block in enumerate(blocks):
+            p = l - 1 if l else len(blocks) - 1
+            jx[s[l]:s[l + 1], s[p]:s[p + 1]] -= block
+        return jx, jb, np.abs(beta) * slope * self.row_max
 
     def orbit(self, x):
         """X of a point x of the map: its forward pass (x_1, ..., x_L = F(x))."""
@@ -186,7 +198,11 @@ def _track(sys_, d, steps, bar=None):
     e[n] = 1.0
 
     def factor(X, beta, row):
-        lu = _Bordered(*sys_.jacobian(X, beta, d), row)
+        if n > CYCLIC_MIN_DIM:
+            blocks, jb, _ = sys_.layer_jacobian(X, beta, d)
+            lu = CyclicQR(blocks, jb, row, sys_.stops)
+        else:
+            lu = _Bordered(*sys_.jacobian(X, beta, d), row)
         return lu, lu.solve(e)      # [DR; row] v = e: the tangent direction
 
     lu, v = factor(X, beta, e)
