@@ -226,7 +226,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         followed while the index sum still differs from 1 (default 0: no Phase 4; a path
         costs ``(N L)^3`` per step, about a minute at N = 30, L = 16). Skipped where the
         layer widths add up to more than ``LIFTED_MAX_DIM`` = 512 (N = 30: L <= 17); for
-        such a network call :func:`validation.lifted_fixed_points` directly.
+        such a network call :func:`validation.lifted_fixed_points` directly, which factors
+        its path's matrix there in time linear in L (:mod:`validation.fpcyclic`).
     lifted_steps : int >= 1
         Continuation steps per lifted path at most.
     progress : bool
