@@ -159,8 +159,7 @@ Q_SWEEPS = [
 Q_WIDTHS = (10, 30)
 Q_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
-#: Phase-4 lifted paths per network (run only while the index sum differs from 1, and only
-#: where N L <= validation.fixedpoints.LIFTED_MAX_DIM).
+#: Phase-4 lifted paths per network (run only while the index sum differs from 1).
 Q_LIFTED = 4
 
 
@@ -213,9 +212,8 @@ def q_curves():
 
 def q_completeness():
     """Per Cauchy cell of Q_SWEEPS: how often the finder's index sum is 1, and what the
-    networks where it is not have in common (Phase 4 eligible or not, the sign of the
+    networks where it is not have in common (the sign of the
     miss, networks with no point at all, points found only in lifted coordinates)."""
-    from validation.fixedpoints import LIFTED_MAX_DIM
     rows = []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         res = q_sweep(law)
@@ -224,7 +222,6 @@ def q_completeness():
             off = [r for r in recs if r["index_sum"] != 1]
             width, depth = c.cell["width"], c.cell["depth"]
             rows.append({"s": law["s"], "width": width, "depth": depth, "networks": len(recs),
-                         "lifted_eligible": width * depth <= LIFTED_MAX_DIM,
                          "index_sum_ok": 1.0 - len(off) / len(recs), "off": len(off),
                          "off_above_1": sum(r["index_sum"] > 1 for r in off),
                          "off_below_1": sum(r["index_sum"] < 1 for r in off),
@@ -233,12 +230,12 @@ def q_completeness():
                          "mean_homotopy_paths": float(np.mean([r["homotopy_paths"] for r in recs])),
                          "mean_q_all": float(np.mean([r["q_all"] for r in recs]))})
     (FP / "q_completeness.json").write_text(json.dumps(
-        {"esd_version": esd.__version__, "lifted_max_dim": LIFTED_MAX_DIM, "lifted_paths": Q_LIFTED,
+        {"esd_version": esd.__version__, "lifted_paths": Q_LIFTED,
          "rows": rows}, indent=1, sort_keys=True))
-    lines = ["| s | N | L | Phase 4 | index sum 1 | off (>1, <1) | no point | with lifted points "
-             "| homotopy paths | mean Q_all |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| s | N | L | index sum 1 | off (>1, <1) | no point | with lifted points "
+             "| homotopy paths | mean Q_all |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['s']:g} | {r['width']} | {r['depth']} | {'yes' if r['lifted_eligible'] else 'no'} "
+        lines.append(f"| {r['s']:g} | {r['width']} | {r['depth']} "
                      f"| {r['index_sum_ok']:.2f} | {r['off']} ({r['off_above_1']}, {r['off_below_1']}) "
                      f"| {r['no_point']} | {r['with_lifted_points']} | {r['mean_homotopy_paths']:.1f} "
                      f"| {r['mean_q_all']:.2f} |")

@@ -421,11 +421,14 @@ def test_lifted_phase_completes_what_newton_leaves_empty():
     assert d["lifted"] == [True] * b.q_all and d["params"]["lifted_paths"] == 4
 
 
-def test_lifted_phase_is_skipped_above_its_dimension_cap(monkeypatch):
-    import validation.fixedpoints as fixedpoints
-    monkeypatch.setattr(fixedpoints, "LIFTED_MAX_DIM", 119)            # N L = 120
+def test_lifted_phase_uses_the_structured_qr_on_deep_networks(monkeypatch):
+    """Phase 4 runs at every depth: with the structured QR of validation.fpcyclic forced
+    (its threshold below N L = 120) it completes the same network as the active-unit LU."""
+    import validation.fplifted as fplifted
+    monkeypatch.setattr(fplifted, "CYCLIC_MIN_DIM", 100)
     rng = np.random.default_rng([7, 10, 12, 4])
     net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 12, 10, rng=rng)
     r = find_fixed_points(net, starts=200, newton_starts=100, rng=rng, homotopy_paths=0,
                           lifted_paths=4)
-    assert (r.q_all, r.lifted_paths, r.lifted_path_steps) == (0, 0, 0)
+    assert r.q_all >= 3 and r.index_sum == 1 and r.lifted.all() and r.lifted_paths >= 1
+    _invariants(r)

@@ -48,9 +48,9 @@ Phase 4, lifted gain paths (on request: ``lifted_paths`` > 0; sigmoid, tanh, erf
 while the index sum still differs from 1). Fixed points with rho(J) beyond ~1e8, common in
 deep saturated networks, cannot be represented in x at double precision; the paths of
 :mod:`validation.fplifted` work with all layer outputs as unknowns and reach them. Their
-points are flagged ``lifted``. A path costs ``(N L)^3`` per step, about a minute at N = 30,
-L = 16, hence off by default, and skipped where the lifted dimension (the layer widths added
-up) exceeds ``LIFTED_MAX_DIM``.
+points are flagged ``lifted``. A path takes about a minute at N = 30, L = 16 and three at
+L = 64 (its step factors a matrix of the layer widths added up, in time linear in the depth
+above ``validation.fplifted.CYCLIC_MIN_DIM``), hence off by default.
 
 Distinct points. Every orbit is polished by Newton as a single row before it is
 registered, so its reported residual is the one that passed ``tol`` (or the rounding
@@ -105,7 +105,6 @@ __all__ = ["FixedPointResult", "find_fixed_points", "iterate_flops", "lipschitz_
 
 DEFAULT_BOX = (-1.0, 1.0)    # start box of an activation without a bounded range
 HOMOTOPY_BATCH = 16         # homotopy paths followed at once
-LIFTED_MAX_DIM = 512        # Phase 4 runs only where the layer widths add up to at most this
 MAX_SLOPE = {"linear": 1.0, "relu": 1.0, "hard-tanh": 1.0, "tanh": 1.0, "erf": 1.0,
              "sigmoid": 0.25}  # sup |phi'| of the built-in activations
 
@@ -224,10 +223,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     lifted_paths : int >= 0
         Phase-4 gain-homotopy paths in lifted coordinates at most (sigmoid, tanh, erf),
         followed while the index sum still differs from 1 (default 0: no Phase 4; a path
-        costs ``(N L)^3`` per step, about a minute at N = 30, L = 16). Skipped where the
-        layer widths add up to more than ``LIFTED_MAX_DIM`` = 512 (N = 30: L <= 17); for
-        such a network call :func:`validation.lifted_fixed_points` directly, which factors
-        its path's matrix there in time linear in L (:mod:`validation.fpcyclic`).
+        of 15,000 steps takes about a minute at N = 30, L = 16 and three at L = 64).
     lifted_steps : int >= 1
         Continuation steps per lifted path at most.
     progress : bool
@@ -347,8 +343,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     by_iteration = np.array([registry.by_iteration[k] for k in fixed], dtype=bool)
     lifted = np.zeros(len(fixed), dtype=bool)
     phase4 = {"paths": 0, "crossings": 0, "path_steps": 0}
-    if lifted_paths and act.name in SMOOTH_BOUNDED and m.lifted_dim <= LIFTED_MAX_DIM \
-            and registry.index_sum() != 1:
+    if lifted_paths and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
         extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps, tol=tol,
                                     dedup_tol=dedup_tol, rng=gen, progress=progress)
         new = extra.new

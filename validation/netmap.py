@@ -30,7 +30,6 @@ class _Map:
         self.b = [np.ascontiguousarray(to_numpy(b), dtype=np.float64) for _, b in network.layers()]
         self.act = network.activation
         self.depth, self.width = len(self.wt), self.wt[0].shape[0]
-        self.lifted_dim = sum(w.shape[1] for w in self.wt)     # all layer outputs together
 
     def __call__(self, x, p=1):
         for _ in range(p):

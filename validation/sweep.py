@@ -273,4 +273,4 @@ def fixed_point_cell(cell: dict, net_index: int, seed_seq: np.random.SeedSequenc
 
 # Bump when fixed_point_cell or find_fixed_points change their records: older
 # checkpoints are then refused as foreign instead of being mixed with new results.
-fixed_point_cell.version = 5
+fixed_point_cell.version = 6
