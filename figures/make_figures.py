@@ -4,7 +4,9 @@
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
-figures/fixed_points/checkpoints/, so a rerun reuses every finished cell.
+figures/fixed_points/checkpoints/, so a rerun reuses every finished cell; the finished
+cells are archived (gzipped) in figures/fixed_points/sweeps/, which is committed, and a
+fresh clone restores its checkpoints from there instead of recomputing them.
 """
 
 from __future__ import annotations
@@ -159,6 +161,9 @@ Q_SWEEPS = [
 Q_WIDTHS = (10, 30)
 Q_DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
+#: Committed archives of the sweeps' checkpoints (validation.archive_checkpoint) and the
+#: Kac-Rice cache: the results of hours of computing, kept with the figures they make.
+ARCHIVE = FP / "sweeps"
 #: Phase-4 lifted paths per network (run only while the index sum differs from 1).
 Q_LIFTED = 4
 
@@ -174,12 +179,23 @@ def _q_cells(law):
 
 
 def q_sweep(law, workers=None):
-    """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped)."""
+    """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped).
+
+    Its finished networks are also archived in ``ARCHIVE`` (committed), and a checkout
+    without the (ignored) checkpoint directory restores it from there, so a sweep of many
+    hours is never rerun for a figure, and one cut short resumes in a new clone."""
+    from validation import archive_checkpoint, restore_checkpoint
     from validation.sweep import fixed_point_cell, run_sweep
     scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
-    return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED,
-                     checkpoint=FP / "checkpoints" / f"{law['weights']}-{scale}", workers=workers,
-                     starts=Q_STARTS, newton_starts=Q_NEWTON, lifted_paths=Q_LIFTED)
+    name = f"{law['weights']}-{scale}"
+    checkpoint = FP / "checkpoints" / name
+    restore_checkpoint(ARCHIVE / name, checkpoint)
+    try:
+        return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED, checkpoint=checkpoint,
+                         workers=workers, starts=Q_STARTS, newton_starts=Q_NEWTON, lifted_paths=Q_LIFTED)
+    finally:
+        if (checkpoint / "manifest.json").exists():
+            archive_checkpoint(checkpoint, ARCHIVE / name)
 
 
 def q_rows(law):
@@ -295,7 +311,7 @@ def kac_rice_table():
     from validation import kac_rice
     from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
     from validation.tails import PARETO_K_RELIABLE
-    cache_path = FP / "checkpoints" / "kac_rice_cells.json"
+    cache_path = ARCHIVE / "kac_rice_cells.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     rows = []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):

@@ -25,7 +25,8 @@ from esd.exceptions import BackendUnavailable, InvalidParameter
 from validation import cells
 from validation.qstats import q_statistics, summarize, wilson_interval
 from validation.cells import cell_id, make_grid, network_seed, parse_range
-from validation.checkpoint import CheckpointError, CorruptedCheckpoint, ForeignCheckpoint
+from validation.checkpoint import (CheckpointError, CorruptedCheckpoint, ForeignCheckpoint, archive_checkpoint,
+                                  restore_checkpoint)
 from validation.sweep import fixed_point_cell, run_sweep
 
 CELLS = make_grid(width=[4, 16], weights=["cauchy", "gaussian"])
@@ -290,6 +291,46 @@ def test_grown_grid_reuses_finished_cells(reference, tmp_path):
     assert grown == reference and grown.computed == 2 * NETS
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["cells"] == CELLS and manifest["config"]["seed"] == SEED
+
+
+# -- checkpoints: archives ----------------------------------------------------------------------
+def test_archive_restores_a_sweep_in_a_new_directory(reference, tmp_path, monkeypatch):
+    """A half-finished sweep, archived and restored elsewhere, resumes where it stopped;
+    archiving again rewrites only what changed and drops the journal of a finished cell."""
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", (cell_id(CELLS[2]), 3))
+    with pytest.raises(RuntimeError):
+        run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path / "a")
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", None)
+    archive = tmp_path / "archive"
+    assert archive_checkpoint(tmp_path / "a", archive) == 4           # manifest, 2 cells, 1 journal
+    first = {f.name: f.read_bytes() for f in archive.iterdir()}
+    assert archive_checkpoint(tmp_path / "a", archive) == 0           # same bytes: nothing rewritten
+    assert restore_checkpoint(archive, tmp_path / "b") == 4
+    resumed = run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path / "b")
+    assert resumed == reference and resumed.computed == len(CELLS) * NETS - 2 * NETS - 3
+    assert archive_checkpoint(tmp_path / "b", archive) == 2           # the manifest is the same; 2 new cells
+    names = sorted(f.name for f in archive.iterdir())
+    assert not any("partial" in n for n in names) and len(names) == len(CELLS) + 1
+    assert all(first[n] == (archive / n).read_bytes() for n in first if "partial" not in n and "manifest" not in n)
+    assert restore_checkpoint(archive, tmp_path / "b") == 0           # holds a sweep already: left alone
+    assert restore_checkpoint(tmp_path / "nothing", tmp_path / "c") == 0
+
+
+def test_archive_errors(tmp_path):
+    with pytest.raises(InvalidParameter, match="checkpoint"):
+        archive_checkpoint(tmp_path, tmp_path / "archive")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "manifest.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(CorruptedCheckpoint, match="decompressed"):
+        restore_checkpoint(tmp_path / "archive", tmp_path / "out")
+    archived = _finished_checkpoint(tmp_path / "ok")
+    archive_checkpoint(tmp_path / "ok", tmp_path / "good")
+    damaged = tmp_path / "good" / f"{archived.name}.gz"
+    import gzip
+    damaged.write_bytes(gzip.compress(archived.read_bytes().replace(b'"q_all"', b'"q_al1"'), mtime=0))
+    restore_checkpoint(tmp_path / "good", tmp_path / "restored")
+    with pytest.raises(CorruptedCheckpoint, match="checksum"):
+        run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path / "restored")
 
 
 # -- checkpoints: refusal -----------------------------------------------------------------------

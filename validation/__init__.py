@@ -7,7 +7,8 @@ drawn on the host, so one seed gives the same network on every backend.
 
 from .backend import BACKENDS, asarray, eigvals, get_namespace, is_cupy, is_numpy, namespace, to_numpy
 from .cells import make_grid, parse_range
-from .checkpoint import CheckpointError, CorruptedCheckpoint, ForeignCheckpoint
+from .checkpoint import (CheckpointError, CorruptedCheckpoint, ForeignCheckpoint, archive_checkpoint,
+                         restore_checkpoint)
 from .compare import compare, compare_heavy
 from .fixedpoints import FixedPointResult, find_fixed_points
 from .fplifted import LiftedFixedPoints, lifted_fixed_points
@@ -20,7 +21,7 @@ from .sampling import LAWS, sample_layered, sample_network, stationary_inputs
 from .sweep import SweepResult, fixed_point_cell, run_sweep
 
 __all__ = [
-    "CheckpointError", "CorruptedCheckpoint", "ForeignCheckpoint",
+    "CheckpointError", "CorruptedCheckpoint", "ForeignCheckpoint", "archive_checkpoint", "restore_checkpoint",
     "BACKENDS", "asarray", "eigvals", "get_namespace", "is_cupy", "is_numpy", "namespace", "to_numpy",
     "forward", "jacobian", "jacobian_spectra",
     "LAWS", "LayeredNetwork", "Network", "load_network", "sample_layered", "sample_network",

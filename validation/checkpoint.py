@@ -20,6 +20,11 @@ Checkpoint directory (all JSON, UTF-8):
   network, each with its own checksum, so a run killed inside a long cell resumes there.
   A last line cut by a crash is dropped; any other damaged line is an error.
 
+:func:`archive_checkpoint` mirrors these files into a directory of gzip files with
+reproducible bytes, small enough to commit beside the results they make, and
+:func:`restore_checkpoint` unpacks such an archive into a fresh directory, so that a sweep
+resumes on another machine or in a new clone.
+
 A checkpoint is never reused silently: a different config raises
 :class:`ForeignCheckpoint`, an unreadable or modified file :class:`CorruptedCheckpoint`
 (``overwrite=True`` discards the sweep's files and starts again).
@@ -28,6 +33,7 @@ A checkpoint is never reused silently: a different config raises
 from __future__ import annotations
 
 import contextlib
+import gzip
 import itertools
 import json
 import os
@@ -43,7 +49,8 @@ try:
 except ImportError:  # not POSIX: no lock, so a checkpoint must not be shared by concurrent runs
     fcntl = None
 
-__all__ = ["CheckpointError", "ForeignCheckpoint", "CorruptedCheckpoint", "FORMAT"]
+__all__ = ["CheckpointError", "ForeignCheckpoint", "CorruptedCheckpoint", "FORMAT", "archive_checkpoint",
+           "restore_checkpoint"]
 
 #: Version of the checkpoint layout; part of the config, so older checkpoints are foreign.
 FORMAT = "esd-sweep/1"
@@ -83,11 +90,15 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    _write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
     # Not tempfile.mkstemp: its files are private (0600); these follow the umask.
     tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}-{path.name}"
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "xb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -256,3 +267,57 @@ class _Checkpoint:
         if f is not None:
             f.close()
         self._journal_file(cid).unlink(missing_ok=True)
+
+
+# -- archives ------------------------------------------------------------------------------------
+def _sweep_files(path: Path) -> list[Path]:
+    return sorted(itertools.chain([path / _MANIFEST] if (path / _MANIFEST).exists() else [],
+                                  path.glob("cell-*.json"), path.glob("cell-*.partial.jsonl")))
+
+
+def archive_checkpoint(checkpoint, archive) -> int:
+    """Mirror the sweep files of ``checkpoint`` into the directory ``archive``, gzipped.
+
+    Every manifest, cell file and journal becomes ``archive/<name>.gz``, compressed with no
+    timestamp, so the same file always gives the same bytes and an unchanged cell is not
+    rewritten (a version-control system stores only the cells that changed). Files of the
+    archive that the checkpoint no longer has (the journal of a cell since finished) are
+    removed. Returns the number of files written. Run it while no sweep writes to the
+    checkpoint: a journal line being written could be cut (it is dropped on resume).
+    """
+    src, dst = Path(checkpoint), Path(archive)
+    if not (src / _MANIFEST).is_file():
+        raise InvalidParameter("checkpoint", os.fspath(checkpoint), f"must be a sweep checkpoint directory "
+                               f"(it has no {_MANIFEST})")
+    dst.mkdir(parents=True, exist_ok=True)
+    keep, written = set(), 0
+    for file in _sweep_files(src):
+        target = dst / f"{file.name}.gz"
+        keep.add(target.name)
+        data = gzip.compress(file.read_bytes(), compresslevel=9, mtime=0)
+        if not target.exists() or target.read_bytes() != data:
+            _write_bytes_atomic(target, data)
+            written += 1
+    for stale in dst.glob("*.gz"):
+        if stale.name not in keep:
+            stale.unlink()
+    return written
+
+
+def restore_checkpoint(archive, checkpoint) -> int:
+    """Unpack an :func:`archive_checkpoint` archive into ``checkpoint`` if that directory
+    holds no sweep yet (no manifest); returns the number of files restored (0 when the
+    checkpoint already holds a sweep or the archive does not exist). The restored files are
+    checked when a sweep opens them, as any checkpoint is."""
+    src, dst = Path(archive), Path(checkpoint)
+    if (dst / _MANIFEST).exists() or not (src / f"{_MANIFEST}.gz").is_file():
+        return 0
+    dst.mkdir(parents=True, exist_ok=True)
+    files = sorted(src.glob("*.gz"), key=lambda f: f.name == f"{_MANIFEST}.gz")  # the manifest last
+    for file in files:
+        try:
+            data = gzip.decompress(file.read_bytes())
+        except (OSError, EOFError) as exc:
+            raise CorruptedCheckpoint(src, f"{file.name} cannot be decompressed ({exc})") from exc
+        _write_bytes_atomic(dst / file.name[:-3], data)
+    return len(files)
