@@ -60,7 +60,7 @@ def cell(s, width, depth, nets, newton_starts, variant, lifted_paths=8):
                                               **paths)
             new = 0
             if variant == "lifted-all" or (variant == "lifted" and r.index_sum != 1):
-                r = lifted_fixed_points(net, r, paths=lifted_paths, rng=rng,
+                r = lifted_fixed_points(net, r, paths=lifted_paths, branches=0, rng=rng,
                                         stop_on_index=variant == "lifted")
                 new = int(r.new.sum())
             rows.append((r.index_sum == 1, r.q_all, new > 0))

@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from validation.fixedpoints import find_fixed_points, iterate_flops  # noqa: E402
 from validation.fphomotopy import homotopy_fixed_points  # noqa: E402
 from validation.fpcyclic import CyclicQR  # noqa: E402
-from validation.fplifted import CYCLIC_MIN_DIM, _Bordered, _Lifted, lifted_fixed_points  # noqa: E402
+from validation.fpgain import CYCLIC_MIN_DIM, _Bordered  # noqa: E402
+from validation.fplifted import _Lifted, lifted_fixed_points  # noqa: E402
 from validation.fpsearch import _greedy_reps, _newton, _preactivation_newton  # noqa: E402
 from validation.netmap import _Map  # noqa: E402
 from validation.sampling import sample_network  # noqa: E402
@@ -121,7 +122,7 @@ def homotopy_rates(depths, paths, steps, newton_starts, lifted_paths, lifted_ste
             by_newton = np.concatenate([xx[conv_x], xu[conv_u]])
             found_n = _distinct(by_newton)
             both = _distinct(np.concatenate([by_newton, pts]))
-            lifted = lifted_fixed_points(net, paths=lifted_paths, steps=lifted_steps,
+            lifted = lifted_fixed_points(net, paths=lifted_paths, steps=lifted_steps, branches=0,
                                          stop_on_index=False, rng=0)
             known = np.concatenate([by_newton, pts])
             only_lifted = sum(known.shape[0] == 0 or np.min(np.max(np.abs(known - x), axis=1)) > 1e-6
@@ -155,7 +156,7 @@ def cyclic_rates(depths, steps):
         for depth in depths:
             net = sample_network("sigmoid", "cauchy", 90.0, 0.5, depth, 30, rng=np.random.default_rng([7, depth]))
             sys_ = _Lifted(net)
-            path = lifted_fixed_points(net, paths=1, steps=steps, stop_on_index=False, rng=1)
+            path = lifted_fixed_points(net, paths=1, steps=steps, branches=0, stop_on_index=False, rng=1)
             # a point of a path at beta = 0.5: between the easy start and the steep end
             d = np.random.default_rng(2).standard_normal(sys_.dim)
             X = 0.5 * (path.orbits[0] if path.q_all else np.full(sys_.dim, 0.5)) + 0.5 * (1 / (1 + np.exp(-d)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -164,7 +165,9 @@ Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
 #: Committed archives of the sweeps' checkpoints (validation.archive_checkpoint) and the
 #: Kac-Rice cache: the results of hours of computing, kept with the figures they make.
 ARCHIVE = FP / "sweeps"
-#: Phase-4 lifted paths per network (run only while the index sum differs from 1).
+#: Phase 4 per network (run only while the index sum differs from 1): the gain curves
+#: through this many found points at most, then this many random lifted paths.
+Q_BRANCHES = 16
 Q_LIFTED = 4
 
 
@@ -183,16 +186,33 @@ def q_sweep(law, workers=None):
 
     Its finished networks are also archived in ``ARCHIVE`` (committed), and a checkout
     without the (ignored) checkpoint directory restores it from there, so a sweep of many
-    hours is never rerun for a figure, and one cut short resumes in a new clone."""
-    from validation import archive_checkpoint, restore_checkpoint
+    hours is never rerun for a figure, and one cut short resumes in a new clone. A
+    checkpoint of an older ``fixed_point_cell.version`` is moved aside and what the new
+    version would reproduce is carried over (validation.carry_checkpoint)."""
+    from validation import ForeignCheckpoint, archive_checkpoint, carry_checkpoint, restore_checkpoint
     from validation.sweep import fixed_point_cell, run_sweep
     scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
     name = f"{law['weights']}-{scale}"
     checkpoint = FP / "checkpoints" / name
     restore_checkpoint(ARCHIVE / name, checkpoint)
-    try:
+    kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
+              "lifted_branches": Q_BRANCHES}
+
+    def sweep():
         return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED, checkpoint=checkpoint,
-                         workers=workers, starts=Q_STARTS, newton_starts=Q_NEWTON, lifted_paths=Q_LIFTED)
+                         workers=workers, **kwargs)
+    try:
+        try:
+            return sweep()
+        except ForeignCheckpoint:
+            older = checkpoint.with_name(f"{name}-older")
+            shutil.rmtree(older, ignore_errors=True)
+            checkpoint.rename(older)
+            counts = carry_checkpoint(older, checkpoint, fixed_point_cell, _q_cells(law), nets=Q_NETS,
+                                      seed=Q_SEED, **kwargs)
+            print(f"{name}: carried {counts['carried']} networks from the older sweep, "
+                  f"{counts['recompute']} to recompute", file=sys.stderr)
+            return sweep()
     finally:
         if (checkpoint / "manifest.json").exists():
             archive_checkpoint(checkpoint, ARCHIVE / name)

@@ -190,6 +190,8 @@ def test_fixed_points_lifted_paths_of_a_weights_file(tmp_path, capsys):
 
 
 def test_fixed_points_lifted_paths_in_a_sweep(capsys):
-    assert main([*FP, "--depth", "2", "--lifted-paths", "1", "--lifted-steps", "500"]) == 0
+    assert main([*FP, "--depth", "2", "--lifted-paths", "1", "--lifted-steps", "500",
+                 "--lifted-branches", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["params"]["lifted_paths"] == 1 and out["results"][0]["index_sum_ok"] >= 0.0
+    assert out["params"]["lifted_paths"] == 1 and out["params"]["lifted_branches"] == 3
+    assert out["results"][0]["index_sum_ok"] >= 0.0

@@ -274,6 +274,7 @@ def test_iterations_and_flops():
     ({"homotopy_steps": 1.5}, "homotopy_steps"),
     ({"lifted_paths": -1}, "lifted_paths"),
     ({"lifted_steps": 0}, "lifted_steps"),
+    ({"lifted_branches": -1}, "lifted_branches"),
     ({"box": (1.0, -1.0)}, "box"),
     ({"box": "wide"}, "box"),
     ({"rng": "seed"}, "rng"),
@@ -421,11 +422,31 @@ def test_lifted_phase_completes_what_newton_leaves_empty():
     assert d["lifted"] == [True] * b.q_all and d["params"]["lifted_paths"] == 4
 
 
+def test_branch_tracing_finds_the_saddle_that_random_paths_miss():
+    """N = 10, L = 6, Cauchy s = 3, Phases 1-2 only: two stable points, index sum 2. Two
+    random lifted paths add nothing; tracing the gain curves through the two points finds
+    the saddle between them (index -1, rho ~ 1e3, a true fixed point in x) in about a
+    second, and the index sum is 1."""
+    def run(**kw):
+        rng = np.random.default_rng([9, 10, 6, 3])
+        net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 6, 10, rng=rng)
+        return find_fixed_points(net, starts=100, newton_starts=50, rng=rng, homotopy_paths=0, **kw)
+    a, paths, b = run(), run(lifted_paths=2), run(lifted_branches=4)
+    assert (a.q_all, a.index_sum, a.q_stable) == (2, 2, 2)
+    assert (paths.q_all, paths.index_sum, paths.lifted_paths, paths.lifted_branches) == (2, 2, 2, 0)
+    assert (b.q_all, b.index_sum, b.lifted_paths) == (3, 1, 0) and 1 <= b.lifted_branches <= 2
+    assert b.index[2] == -1 and b.lifted[2] and b.spectral_radius[2] > 1e2 and b.residual[2] <= 1e-10
+    np.testing.assert_array_equal(b.points[:2], a.points)
+    _invariants(b)
+    d = b.to_dict()
+    assert d["lifted_branches"] == b.lifted_branches and d["params"]["lifted_branches"] == 4
+
+
 def test_lifted_phase_uses_the_structured_qr_on_deep_networks(monkeypatch):
     """Phase 4 runs at every depth: with the structured QR of validation.fpcyclic forced
     (its threshold below N L = 120) it completes the same network as the active-unit LU."""
-    import validation.fplifted as fplifted
-    monkeypatch.setattr(fplifted, "CYCLIC_MIN_DIM", 100)
+    import validation.fpgain as fpgain
+    monkeypatch.setattr(fpgain, "CYCLIC_MIN_DIM", 100)
     rng = np.random.default_rng([7, 10, 12, 4])
     net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 12, 10, rng=rng)
     r = find_fixed_points(net, starts=200, newton_starts=100, rng=rng, homotopy_paths=0,

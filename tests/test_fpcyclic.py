@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-import validation.fplifted as fplifted
+import validation.fpgain as fpgain
 from validation.fpcyclic import CyclicQR
-from validation.fplifted import _Lifted, _newton, _track
+from validation.fpgain import track
+from validation.fplifted import _Lifted, _newton
 from validation.sampling import sample_network
 
 
@@ -64,8 +65,8 @@ def test_gain_path_with_the_structured_solver_follows_the_dense_path(monkeypatch
     d = np.random.default_rng(2).standard_normal(sys_.dim)
     found = []
     for threshold in (10 ** 9, 0):
-        monkeypatch.setattr(fplifted, "CYCLIC_MIN_DIM", threshold)
-        cands, steps = _track(sys_, d, 3000)
+        monkeypatch.setattr(fpgain, "CYCLIC_MIN_DIM", threshold)
+        cands, steps, _ = track(sys_, d, 3000)
         pts = [_newton(sys_, c, 1e-12) for c in cands]
         assert all(conv for _, conv in pts)
         found.append((steps, np.array([x for x, _ in pts])))

@@ -12,7 +12,8 @@ from scipy.optimize import brentq
 from esd.activations import get_activation
 from esd.exceptions import InvalidParameter
 from validation import find_fixed_points, lifted_fixed_points
-from validation.fplifted import _Lifted, _newton, _track
+from validation.fpgain import track
+from validation.fplifted import _Lifted, _newton
 from validation.fpsearch import ROUNDING_FLOOR
 from validation.networks import Network
 from validation.sampling import sample_layered, sample_network
@@ -64,7 +65,7 @@ def test_beta_derivative_matches_finite_differences():
 def test_bordered_solve_on_active_rows_is_exact_for_decoupled_rows():
     """Rows equal to the identity's (saturated units) are eliminated exactly; with every
     row active the solve is the dense one."""
-    from validation.fplifted import _Bordered
+    from validation.fpgain import _Bordered
     rng = np.random.default_rng(3)
     n = 12
     jx = np.eye(n) + rng.standard_normal((n, n))
@@ -91,8 +92,8 @@ def test_gain_path_crossings_alternate_in_index_and_are_oracle_points():
     rng = np.random.default_rng(0)
     multiple = 0
     for _ in range(16):
-        cands, steps = _track(sys_, [rng.standard_normal(2)], 3000)
-        assert 0 < steps <= 3000 and len(cands) % 2 == 1       # a path leaves through beta = T_MAX
+        cands, steps, end = track(sys_, [rng.standard_normal(2)], 3000)
+        assert 0 < steps <= 3000 and len(cands) % 2 == 1 and end == "beta>T_MAX"
         signs = []
         for c in cands:
             X, conv = _newton(sys_, c, 1e-13)
@@ -125,9 +126,9 @@ def test_lifted_paths_find_a_point_that_an_index_sum_of_1_hides():
     net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 8, 10, rng=rng)
     f = find_fixed_points(net, starts=300, newton_starts=200, rng=rng)
     assert (f.q_all, f.index_sum) == (3, 1)
-    stopped = lifted_fixed_points(net, f, paths=8, steps=20000, rng=1)
+    stopped = lifted_fixed_points(net, f, paths=8, steps=20000, branches=0, rng=1)
     assert stopped.paths == 0 and stopped.q_all == 3            # index sum 1: nothing to do
-    r = lifted_fixed_points(net, f, paths=8, steps=20000, rng=1, stop_on_index=False)
+    r = lifted_fixed_points(net, f, paths=8, steps=20000, branches=0, rng=1, stop_on_index=False)
     assert r.paths == 8 and r.q_all >= 4 and r.new.sum() == r.q_all - 3
     fresh = r.new
     assert np.all(r.spectral_radius[fresh] > 1e3) and np.all(r.x_residual[fresh] <= 1e-10)
@@ -137,8 +138,26 @@ def test_lifted_paths_find_a_point_that_an_index_sum_of_1_hides():
     assert r.params["stop_on_index"] is False and r.crossings >= r.new.sum()
 
 
+def test_branch_tracing_finds_the_partner_of_a_known_point():
+    """tanh(1.5 x) coordinate-wise in d = 2, given two of its 9 points, both of index +1
+    (index sum 2): tracing the curves through them (no path from beta = 0) adds the points
+    of index -1 on those curves, each an oracle point, and stops at index sum 1."""
+    xs = brentq(lambda x: math.tanh(1.5 * x) - x, 1e-3, 1.0)
+    oracle = np.array([(a, b) for a in (-xs, 0.0, xs) for b in (-xs, 0.0, xs)])
+    net = _tanh_diagonal(1.5, 2)
+    known = oracle[[0, 8]]                     # (-xs, -xs) and (xs, xs): both stable
+    r = lifted_fixed_points(net, known, paths=0, branches=4, steps=3000, rng=0)
+    assert r.index_sum == 1 and r.paths == 0 and 1 <= r.branches <= 2 and r.q_all > 2
+    assert r.new.sum() == r.q_all - 2 and np.all(r.index[r.new] == -1)
+    for x in r.points:
+        assert np.min(np.max(np.abs(oracle - x), axis=1)) < 1e-12
+    assert r.params["branches"] == 4 and r.crossings >= r.new.sum()
+    none = lifted_fixed_points(net, known, paths=0, branches=0, rng=0)
+    assert (none.q_all, none.index_sum, none.branches) == (2, 2, 0)
+
+
 @pytest.mark.parametrize("kwargs, name", [
-    ({"paths": -1}, "paths"), ({"steps": 0}, "steps"), ({"tol": 0.0}, "tol"),
+    ({"paths": -1}, "paths"), ({"steps": 0}, "steps"), ({"branches": -1}, "branches"), ({"tol": 0.0}, "tol"),
     ({"tol": 1e-3}, "tol"), ({"dedup_tol": 1e-13}, "dedup_tol"), ({"known": 3}, "known"),
     ({"stop_on_index": 1}, "stop_on_index"), ({"progress": "yes"}, "progress"),
 ])
@@ -168,7 +187,7 @@ def test_lifted_paths_find_the_points_x_cannot_represent():
     net = sample_network("sigmoid", "cauchy", 90.0, 0.5, 16, 30, rng=rng)
     f = find_fixed_points(net, starts=300, newton_starts=1000, rng=rng)
     assert f.q_all == 0
-    r = lifted_fixed_points(net, f, paths=2, steps=15000, rng=0)
+    r = lifted_fixed_points(net, f, paths=2, steps=15000, branches=0, rng=0)
     assert r.index_sum == 1 and r.q_all >= 1 and r.new.all()
     assert np.all(r.lifted_residual <= 1e-12) and np.all(r.x_residual > ROUNDING_FLOOR)
     assert np.all(r.spectral_radius > 1e10)

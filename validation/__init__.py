@@ -6,6 +6,7 @@ drawn on the host, so one seed gives the same network on every backend.
 """
 
 from .backend import BACKENDS, asarray, eigvals, get_namespace, is_cupy, is_numpy, namespace, to_numpy
+from .carry import carry_checkpoint
 from .cells import make_grid, parse_range
 from .checkpoint import (CheckpointError, CorruptedCheckpoint, ForeignCheckpoint, archive_checkpoint,
                          restore_checkpoint)
@@ -28,5 +29,5 @@ __all__ = [
     "stationary_inputs", "compare", "compare_heavy", "FixedPointResult", "find_fixed_points",
     "LiftedFixedPoints", "lifted_fixed_points",
     "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
-    "SweepResult", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
+    "SweepResult", "carry_checkpoint", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
 ]

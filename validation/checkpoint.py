@@ -112,21 +112,28 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 class _Checkpoint:
     """A locked checkpoint directory for one config (see the module docstring)."""
 
-    def __init__(self, path, config: dict, config_hash: str, cells: list, *, overwrite: bool):
+    def __init__(self, path, config: dict, config_hash: str, cells: list, *, overwrite: bool,
+                 read_only: bool = False):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidParameter("checkpoint", os.fspath(path), "must be a directory (created if missing)")
+        if read_only and not (self.path / _MANIFEST).is_file():
+            raise CheckpointError(self.path, f"holds no {_MANIFEST}: it is not a sweep checkpoint")
         self.path.mkdir(parents=True, exist_ok=True)
         self.config_hash = config_hash
         self.nets = config["nets"]
+        self.read_only = read_only
         self._journals = {}
         self._lock = open(self.path / _LOCK, "a")
         try:
             if fcntl is not None:
                 try:
-                    fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(self._lock, (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 except BlockingIOError:
                     raise CheckpointError(self.path, "is in use by another running sweep") from None
+            if read_only:
+                self._check_manifest(config)
+                return
             if overwrite:
                 for f in itertools.chain([self.path / _MANIFEST], self.path.glob("cell-*")):
                     f.unlink(missing_ok=True)
@@ -151,7 +158,8 @@ class _Checkpoint:
             raise CorruptedCheckpoint(self.path, f"{file.name} cannot be read as JSON ({exc}); delete it, "
                                       "or rerun with overwrite=True (esd fixed-points --overwrite) to discard the checkpoint") from exc
 
-    def _write_manifest(self, config: dict, cells: list) -> None:
+    def _check_manifest(self, config: dict) -> list:
+        """The cells of the manifest, once it is checked to be this config's."""
         file = self.path / _MANIFEST
         known = []
         if file.exists():
@@ -172,6 +180,11 @@ class _Checkpoint:
             known = m["cells"]
         elif any(self.path.glob("cell-*")):
             raise CorruptedCheckpoint(self.path, f"holds cell files but no {_MANIFEST}")
+        return known
+
+    def _write_manifest(self, config: dict, cells: list) -> None:
+        known = self._check_manifest(config)
+        file = self.path / _MANIFEST
         seen = {canonical_json(c) for c in known}
         union = known + [c for c in cells if canonical_json(c) not in seen]
         _write_atomic(file, json.dumps({"config": config, "config_hash": self.config_hash, "cells": union},
@@ -192,8 +205,9 @@ class _Checkpoint:
         file = self._cell_file(cid)
         if file.exists():
             records = self._read_cell(file, cell, cid)
-            # A journal left when the run died between writing the cell and removing it.
-            self._journal_file(cid).unlink(missing_ok=True)
+            if not self.read_only:
+                # A journal left when the run died between writing the cell and removing it.
+                self._journal_file(cid).unlink(missing_ok=True)
             return dict(enumerate(records))
         return self._read_journal(cid)
 
@@ -221,7 +235,7 @@ class _Checkpoint:
             return {}
         raw = file.read_bytes()
         complete, newline, torn = raw.rpartition(b"\n")
-        if torn:
+        if torn and not self.read_only:
             # Every line is written with its newline in one write: a last line without one
             # was cut by a crash and holds no finished network. Drop it before appending.
             with open(file, "r+b") as f:

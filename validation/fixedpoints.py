@@ -44,13 +44,17 @@ followed past t = 1 crosses it again at further fixed points
 (:mod:`validation.fphomotopy`). Batches of ``HOMOTOPY_BATCH`` paths, ``homotopy_paths`` in
 all, each at most ``homotopy_steps`` continuation steps, run while the index sum differs
 from 1; every crossing is refined by Newton in x and in u.
-Phase 4, lifted gain paths (on request: ``lifted_paths`` > 0; sigmoid, tanh, erf; only
-while the index sum still differs from 1). Fixed points with rho(J) beyond ~1e8, common in
-deep saturated networks, cannot be represented in x at double precision; the paths of
-:mod:`validation.fplifted` work with all layer outputs as unknowns and reach them. Their
-points are flagged ``lifted``. A path takes about a minute at N = 30, L = 16 and three at
-L = 64 (its step factors a matrix of the layer widths added up, in time linear in the depth
-above ``validation.fplifted.CYCLIC_MIN_DIM``), hence off by default.
+Phase 4, lifted gain curves (on request: ``lifted_branches`` or ``lifted_paths`` > 0;
+sigmoid, tanh, erf; only while the index sum still differs from 1). Fixed points with
+rho(J) beyond ~1e8, common in deep saturated networks, cannot be represented in x at
+double precision; the curves of :mod:`validation.fplifted` work with all layer outputs as
+unknowns and reach them. First the curves through the points found so far are traced both
+ways (branch tracing: a missed point of index -1 usually lies on the curve of a found one
+of index +1, and the other way round), then curves from beta = 0 with random offsets are
+followed. Their points are flagged ``lifted``. A traced curve takes seconds at N = 30,
+L <= 16; a random path about a minute at L = 16 and three at L = 64 (its step factors a
+matrix of the layer widths added up, in time linear in the depth above
+``validation.fpgain.CYCLIC_MIN_DIM``), hence off by default.
 
 Distinct points. Every orbit is polished by Newton as a single row before it is
 registered, so its reported residual is the one that passed ``tol`` (or the rounding
@@ -178,7 +182,8 @@ def _check_box(box, activation):
 def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=None, rng=None,
                       tol=1e-12, max_iter=2000, dedup_tol=1e-6, period_max=16, box=None,
                       newton_rounds=6, homotopy_paths=64, homotopy_steps=8000,
-                      lifted_paths=0, lifted_steps=15000, progress=False) -> FixedPointResult:
+                      lifted_paths=0, lifted_steps=15000, lifted_branches=0,
+                      progress=False) -> FixedPointResult:
     """Distinct fixed points of ``F(x) = x_L``, their stability and index, and basin shares.
 
     Parameters
@@ -225,7 +230,12 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         followed while the index sum still differs from 1 (default 0: no Phase 4; a path
         of 15,000 steps takes about a minute at N = 30, L = 16 and three at L = 64).
     lifted_steps : int >= 1
-        Continuation steps per lifted path at most.
+        Continuation steps per lifted path (per direction of a traced curve) at most.
+    lifted_branches : int >= 0
+        Phase-4 branch tracing (sigmoid, tanh, erf): the gain curves through this many
+        found points at most are traced both ways before any ``lifted_paths`` is drawn
+        (default 0). It finds the missed neighbours of found points, the usual cause of an
+        index sum other than 1, in seconds where random paths spend minutes.
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -254,6 +264,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     homotopy_steps = _check_int("homotopy_steps", homotopy_steps, 1)
     lifted_paths = _check_int("lifted_paths", lifted_paths, 0)
     lifted_steps = _check_int("lifted_steps", lifted_steps, 1)
+    lifted_branches = _check_int("lifted_branches", lifted_branches, 0)
     box = _check_box(box, network.activation)
     if not isinstance(progress, (bool, np.bool_)):
         raise InvalidParameter("progress", progress, "must be True or False")
@@ -265,7 +276,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
               "max_iter": max_iter, "dedup_tol": dedup_tol, "period_max": period_max,
               "box": list(box), "newton_rounds": newton_rounds,
               "homotopy_paths": homotopy_paths, "homotopy_steps": homotopy_steps,
-              "lifted_paths": lifted_paths, "lifted_steps": lifted_steps,
+              "lifted_paths": lifted_paths, "lifted_steps": lifted_steps, "lifted_branches": lifted_branches,
               **{f"finder_{k}": v for k, v in _seed_record(gen).items()}}
 
     m = _Map(network)
@@ -342,10 +353,11 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     basin = np.array([share[k] for k in fixed])
     by_iteration = np.array([registry.by_iteration[k] for k in fixed], dtype=bool)
     lifted = np.zeros(len(fixed), dtype=bool)
-    phase4 = {"paths": 0, "crossings": 0, "path_steps": 0}
-    if lifted_paths and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
-        extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps, tol=tol,
-                                    dedup_tol=dedup_tol, rng=gen, progress=progress)
+    phase4 = {"branches": 0, "paths": 0, "crossings": 0, "path_steps": 0}
+    if (lifted_paths or lifted_branches) and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
+        extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps,
+                                    branches=lifted_branches, tol=tol, dedup_tol=dedup_tol, rng=gen,
+                                    progress=progress)
         new = extra.new
         k = int(new.sum())
         points = np.concatenate([points, extra.points[new]])
@@ -355,7 +367,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         basin = np.concatenate([basin, np.zeros(k)])
         by_iteration = np.concatenate([by_iteration, np.zeros(k, dtype=bool)])
         lifted = np.concatenate([lifted, np.ones(k, dtype=bool)])
-        phase4 = {"paths": extra.paths, "crossings": extra.crossings, "path_steps": extra.path_steps}
+        phase4 = {"branches": extra.branches, "paths": extra.paths, "crossings": extra.crossings,
+                  "path_steps": extra.path_steps}
     t5 = time.perf_counter()
     stable = rho < 1.0
     return FixedPointResult(
@@ -371,7 +384,8 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         n_starts=n_starts, iterations=int(evals),
         newton_steps=int(newton_steps + registry.newton_steps), newton_starts=n_newton * rounds,
         newton_converged=n_converged, homotopy_paths=paths, homotopy_crossings=crossings,
-        path_steps=path_steps, lifted_paths=phase4["paths"], lifted_crossings=phase4["crossings"],
+        path_steps=path_steps, lifted_branches=phase4["branches"], lifted_paths=phase4["paths"],
+        lifted_crossings=phase4["crossings"],
         lifted_path_steps=phase4["path_steps"], n_rejected=registry.rejected,
         lipschitz_bound=bound, certified_unique=certified, params=params,
         timings={"iterate": t1 - t0, "refine": t2 - t1, "newton": t3 - t2, "homotopy": t4 - t3,

@@ -27,13 +27,13 @@ crossing beta = 1 an odd number of times, at fixed points of alternating index. 
 t > 0, the gain path meets the network's full steepness only near beta = 1, and the lifted
 coordinates keep that steepness to one layer at a time.
 
-The path is followed as in :mod:`validation.fphomotopy` (same constants): Euler predictor
-along the unit tangent, chord corrector, guards on corrector distance and tangent angle.
-One factorisation of ``[DR | dR/dbeta; tau_prev]`` per step gives both the new tangent
-and, by a rank-one (Sherman-Morrison) correction of its last row, the chord matrix of the
-next step: an LU on the active units (:class:`_Bordered`, cost ``(active units)^3``) up to
-``CYCLIC_MIN_DIM`` unknowns, above it the structured QR of :mod:`validation.fpcyclic`
-(cost linear in the depth), which is faster there. Each crossing of beta = 1 is refined by
+The zero curves are followed by :func:`validation.fpgain.track`. At beta = 1 they cross at
+the same points whatever d is, and the curve of one d through a known point, followed both
+ways, is a closed loop, a curve with both ends at large beta (crossings of index sum 0) or
+the curve from beta = 0: tracing it from a point of index +1 not on the latter finds the
+points of index -1 beside it. So :func:`lifted_fixed_points` first traces the curves
+through the known points (branch tracing), which needs no luck in the draw of d, and then
+follows curves from beta = 0 with fresh offsets. Each crossing of beta = 1 is refined by
 Newton on R(X, 1).
 """
 
@@ -45,13 +45,10 @@ from dataclasses import dataclass, field
 from numbers import Real
 
 import numpy as np
-import scipy.linalg as sla
 
 from esd.exceptions import InvalidParameter
 
-from .fphomotopy import (CORRECTOR_DIST, CORRECTOR_ITERS, CORRECTOR_TOL, MAX_CROSSINGS, MIN_COS,
-                         STEP_GROW, STEP_MAX, STEP_MIN, STEP_SHRINK, STEP_START, T_MAX)
-from .fpcyclic import CyclicQR
+from .fpgain import _flat, track
 from .fpsearch import DEGENERATE_SIGMA
 from .netmap import _Map
 from .networks import LayeredNetwork, Network, _check_int
@@ -63,12 +60,6 @@ __all__ = ["LiftedFixedPoints", "lifted_fixed_points"]
 #: Activations with phi' > 0 on a bounded range: the gain homotopy's premises.
 SMOOTH_BOUNDED = ("sigmoid", "tanh", "erf")
 NEWTON_ITERS = 30            # Newton steps on R(X, 1) per crossing
-ACTIVE_TOL = 1e-10           # largest coupling of a unit the path's linear algebra drops
-CYCLIC_MIN_DIM = 512         # above this sum of widths, the structured QR (crossover ~720)
-
-
-def _flat(d):
-    return d if isinstance(d, np.ndarray) else np.concatenate(d)
 
 
 class _Lifted:
@@ -147,109 +138,6 @@ class _Lifted:
         return jac
 
 
-class _Bordered:
-    """Solver of the bordered system ``[DR | dR/dbeta; row] z = r`` on the active rows.
-
-    A unit whose row of DR differs from the identity's by at most ``ACTIVE_TOL`` (a
-    saturated unit: its slope times its weights) is taken as decoupled, ``z_i + jb_i z_beta
-    = r_i``; eliminating these rows leaves ``M_AA z_A + (jb_A - M_AI jb_I) z_beta = r_A -
-    M_AI r_I`` and the border row, of size (active units + 1). On deep saturated networks
-    about a third of the units are active (sigmoid Cauchy s = 3, N = 30: 83 of 240 at
-    L = 8, 173 of 480 at L = 16), and forming and factoring the reduced matrix took 4.9 and
-    7.1 times less than the dense one (benchmarks/bench_fixedpoints.py). The dropped
-    entries only perturb the chord matrix and the predictor's tangent, by at most
-    ``ACTIVE_TOL``; the corrector's residual is exact.
-    """
-
-    def __init__(self, jx, jb, coupling, row):
-        n = jx.shape[0]
-        act = np.flatnonzero(coupling > ACTIVE_TOL)
-        ina = np.flatnonzero(coupling <= ACTIVE_TOL)
-        self.n, self.act, self.ina = n, act, ina
-        self.m_ai = jx[np.ix_(act, ina)]
-        self.jb_i = jb[ina]
-        self.row_i = row[ina]
-        k = act.size
-        a = np.empty((k + 1, k + 1))
-        a[:k, :k] = jx[np.ix_(act, act)]
-        a[:k, k] = jb[act] - self.m_ai @ self.jb_i
-        a[k, :k] = row[act]
-        a[k, k] = row[n] - self.row_i @ self.jb_i
-        self.lu = sla.lu_factor(a, check_finite=False)
-
-    def solve(self, r):
-        n, act, ina = self.n, self.act, self.ina
-        r_i = r[ina]
-        rhs = np.append(r[act] - self.m_ai @ r_i, r[n] - self.row_i @ r_i)
-        y = sla.lu_solve(self.lu, rhs, check_finite=False)
-        z = np.empty(n + 1)
-        z[act], z[n] = y[:-1], y[-1]
-        z[ina] = r_i - self.jb_i * y[-1]
-        return z
-
-
-def _track(sys_, d, steps, bar=None):
-    """Follow the gain path with offset d: (beta = 1 candidates, steps taken)."""
-    n = sys_.dim
-    d = _flat(d)
-    X = phi(sys_.act, d, np)
-    beta = 0.0
-    e = np.zeros(n + 1)
-    e[n] = 1.0
-
-    def factor(X, beta, row):
-        if n > CYCLIC_MIN_DIM:
-            blocks, jb, _ = sys_.layer_jacobian(X, beta, d)
-            lu = CyclicQR(blocks, jb, row, sys_.stops)
-        else:
-            lu = _Bordered(*sys_.jacobian(X, beta, d), row)
-        return lu, lu.solve(e)      # [DR; row] v = e: the tangent direction
-
-    lu, v = factor(X, beta, e)
-    tau = v / np.linalg.norm(v)
-    row = e                      # the last row of the factored matrix
-    candidates, taken, h, crossings = [], 0, STEP_START, 0
-    for _ in range(steps):
-        taken += 1
-        # chord matrix [DR; tau] = [DR; row] + e (tau - row)^T, by Sherman-Morrison
-        delta = tau - row
-        denom = 1.0 + delta @ v
-        y0 = np.append(X, beta)
-        z_pred = y0 + h * tau
-        z = z_pred.copy()
-        converged = False
-        for _ in range(CORRECTOR_ITERS):
-            r = np.append(sys_.residual(z[:n], z[n], d), tau @ (z - z_pred))
-            dz = lu.solve(r)
-            dz -= v * ((delta @ dz) / denom)
-            z -= dz
-            if np.max(np.abs(dz)) <= 1e-10 * (1.0 + np.max(np.abs(z))):
-                converged = True
-                break
-        ok = (converged and np.all(np.isfinite(z))
-              and np.max(np.abs(sys_.residual(z[:n], z[n], d))) <= CORRECTOR_TOL
-              and np.linalg.norm(z - z_pred) <= CORRECTOR_DIST * h)
-        if ok:
-            lu_new, v_new = factor(z[:n], z[n], tau)
-            tau_new = v_new / np.linalg.norm(v_new)
-            ok = bool(np.all(np.isfinite(tau_new)) and tau_new @ tau >= MIN_COS)
-        if ok:
-            if (beta - 1.0) * (z[n] - 1.0) <= 0.0:
-                w = (1.0 - beta) / (z[n] - beta) if z[n] != beta else 0.5
-                candidates.append(X + w * (z[:n] - X))
-                crossings += 1
-            X, beta = z[:n], z[n]
-            lu, v, row, tau = lu_new, v_new, tau, tau_new
-            h = min(h * STEP_GROW, STEP_MAX)
-        else:
-            h *= STEP_SHRINK
-        if bar is not None:
-            bar.update(1)
-        if h < STEP_MIN or beta < 0.0 or beta > T_MAX or crossings >= MAX_CROSSINGS:
-            break
-    return candidates, taken
-
-
 def _newton(sys_, X, tol):
     """Newton on R(X, 1) = 0 from X: (X, converged)."""
     res = math.inf
@@ -276,8 +164,9 @@ class LiftedFixedPoints:
     ``spectral_radius`` rho(J) along the orbit; ``stable`` rho < 1; ``lifted_residual``
     |R(X)|_inf; ``x_residual`` |F(x) - x|_inf, which rounding keeps near eps rho for a
     strongly unstable point; ``new`` True for a point the given result did not have.
-    ``q_all``, ``q_stable``, ``index_sum`` of the union; ``paths`` followed, their
-    ``crossings`` of beta = 1 and ``path_steps``; ``params``; ``timings`` (seconds).
+    ``q_all``, ``q_stable``, ``index_sum`` of the union; ``branches`` points whose curve
+    was traced, ``paths`` curves followed from beta = 0, the ``crossings`` of beta = 1 and
+    ``path_steps`` of both; ``params``; ``timings`` (seconds).
     """
 
     orbits: np.ndarray
@@ -291,6 +180,7 @@ class LiftedFixedPoints:
     q_all: int
     q_stable: int
     index_sum: int
+    branches: int
     paths: int
     crossings: int
     path_steps: int
@@ -305,7 +195,8 @@ class LiftedFixedPoints:
                 "stable": [bool(v) for v in self.stable], "new": [bool(v) for v in self.new],
                 "lifted_residual": [float(v) for v in self.lifted_residual],
                 "x_residual": [float(v) for v in self.x_residual],
-                "paths": self.paths, "crossings": self.crossings, "path_steps": self.path_steps,
+                "branches": self.branches, "paths": self.paths, "crossings": self.crossings,
+                "path_steps": self.path_steps,
                 "params": dict(self.params), "timings": dict(self.timings)}
 
 
@@ -337,17 +228,21 @@ def _known_points(known, width):
     return arr
 
 
-def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
+def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, branches=16, tol=1e-12,
                         dedup_tol=1e-6, stop_on_index=True, rng=None,
                         progress=False) -> LiftedFixedPoints:
-    """Complete a fixed-point enumeration by gain-homotopy paths in lifted coordinates.
+    """Complete a fixed-point enumeration by gain-homotopy curves in lifted coordinates.
 
-    Solves ``R(X) = X - G(X) = 0`` (module docstring) by following the zero curves of
-    ``R(X, beta)`` from beta = 0, one random offset d per path, past beta = 1 (up to
-    ``T_MAX`` or ``MAX_CROSSINGS`` crossings), refining every crossing by Newton at beta = 1.
-    Paths run while the index sum of the known and found points differs from 1, or, with
-    ``stop_on_index=False``, all of them: an index sum of 1 does not rule out a missed pair
-    of points of index +1 and -1.
+    Solves ``R(X) = X - G(X) = 0`` (module docstring) on zero curves of ``R(X, beta)``,
+    refining every crossing of beta = 1 by Newton there. First, branch tracing: with one
+    random offset d, the curve through each known point (up to ``branches`` of them, points
+    of the index in excess first: index +1 when the index sum is above 1) is followed both
+    ways from beta = 1, until it is back at its start, leaves ``0 <= beta <= T_MAX`` or has
+    made ``MAX_CROSSINGS`` crossings; a point found on a traced curve is not traced again.
+    Then up to ``paths`` curves from beta = 0, one fresh offset each, whose new points are
+    traced in turn while the branch budget lasts. Work stops once the index sum of the known
+    and found points is 1, or, with ``stop_on_index=False``, runs to the budget: an index sum
+    of 1 does not rule out a missed pair of points of index +1 and -1.
 
     Parameters
     ----------
@@ -356,17 +251,19 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
         Points already found (:func:`validation.find_fixed_points`); their orbits are
         polished in lifted coordinates and deduplicated against the new points.
     paths : int >= 0
-        Paths at most (0: only classify ``known``).
+        Curves from beta = 0 at most.
     steps : int >= 1
-        Continuation steps per path at most.
+        Continuation steps per curve (per direction of a traced curve) at most.
+    branches : int >= 0
+        Points whose curve is traced at most (0: no branch tracing).
     tol : float in [1e-15, 1e-6]
         ``|R(X)|_inf`` of an accepted point.
     dedup_tol : float > tol
         Sup-norm distance between orbits under which two points are the same.
     stop_on_index : bool
-        Stop following paths once the index sum is 1 (default).
+        Stop once the index sum is 1 (default).
     rng : None, seed or numpy.random.Generator
-        Draws the offsets d ~ N(0, 1) per unit.
+        Draws the offsets d ~ N(0, 1) per unit: the branch tracing's first, then one per path.
     progress : bool
         A tqdm bar over continuation steps (stderr).
     """
@@ -378,6 +275,7 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
                                "gain homotopy needs a bounded range and phi' > 0")
     paths = _check_int("paths", paths, 0)
     steps = _check_int("steps", steps, 1)
+    branches = _check_int("branches", branches, 0)
     for name, value, ok, rule in (
             ("tol", tol, lambda v: 1e-15 <= v <= 1e-6, "must be a number in [1e-15, 1e-6]"),
             ("dedup_tol", dedup_tol, lambda v: v > tol, f"must be a finite number > tol = {tol}")):
@@ -392,41 +290,80 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
     sys_ = _Lifted(network)
     t0 = time.perf_counter()
 
-    orbits, is_new = [], []
+    orbits, is_new, info = [], [], []
 
     def add(X, new):
-        if all(np.max(np.abs(X - Y)) > dedup_tol for Y in orbits):
-            orbits.append(X)
-            is_new.append(new)
+        """The row of X among the orbits, appending (and classifying) it if it is new."""
+        for j, Y in enumerate(orbits):
+            if np.max(np.abs(X - Y)) <= dedup_tol:
+                return j
+        orbits.append(X)
+        is_new.append(new)
+        info.append(_classify(sys_, X))
+        return len(orbits) - 1
 
+    pending = []                 # orbits whose curve of the branch offset may be traced
     for x in known:
         X, conv = _newton(sys_, sys_.orbit(x), tol)
-        add(X if conv else sys_.orbit(x), False)
-    info = [_classify(sys_, X) for X in orbits]
+        j = add(X if conv else sys_.orbit(x), False)
+        if conv and j not in pending:
+            pending.append(j)
     t1 = time.perf_counter()
+
+    def index_sum():
+        return sum(i for i, _, _ in info)
+
+    def done():
+        return stop_on_index and index_sum() == 1
+
+    def register(c):
+        X, conv = _newton(sys_, c, tol)
+        return add(X, True) if conv else None
 
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=paths * steps, desc=f"lifted paths N={network.width} L={network.depth}",
-                   unit="step")
-    followed = crossings = taken = 0
-    while followed < paths and not (stop_on_index and sum(i for i, _, _ in info) == 1):
-        d = gen.standard_normal(sys_.dim)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            cands, n = _track(sys_, d, steps, bar)
-        followed += 1
-        crossings += len(cands)
-        taken += n
-        for c in cands:
-            X, conv = _newton(sys_, c, tol)
-            if conv:
-                before = len(orbits)
-                add(X, True)
-                if len(orbits) > before:
-                    info.append(_classify(sys_, X))
-        if bar is not None:
-            bar.set_postfix(paths=followed, q_all=len(orbits), index_sum=sum(i for i, _, _ in info))
+        bar = tqdm(total=(paths + 2 * branches) * steps, unit="step",
+                   desc=f"lifted paths N={network.width} L={network.depth}")
+    d_branch = gen.standard_normal(sys_.dim) if branches and not done() else None
+    on_curve = set()             # orbits on a traced curve of d_branch
+    traced = followed = crossings = taken = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while not done():
+            pending = [j for j in pending if j not in on_curve and info[j][0] != 0]
+            if traced < branches and pending:
+                excess = 1 if index_sum() > 1 else -1
+                start = next((j for j in pending if info[j][0] == excess), pending[0])
+                traced += 1
+                on_curve.add(start)
+
+                def on_cross(c, start=start):
+                    j = register(c)
+                    if j is not None:
+                        on_curve.add(j)
+                    return j == start or done()
+
+                for direction in (1.0, -1.0):
+                    cands, n, end = track(sys_, d_branch, steps, start=orbits[start], direction=direction,
+                                          on_cross=on_cross, bar=bar)
+                    crossings += len(cands)
+                    taken += n
+                    if end == "stopped":
+                        break
+            elif followed < paths:
+                cands, n, _ = track(sys_, gen.standard_normal(sys_.dim), steps, bar=bar)
+                followed += 1
+                crossings += len(cands)
+                taken += n
+                for c in cands:
+                    before = len(orbits)
+                    j = register(c)
+                    if j is not None and j >= before:
+                        pending.append(j)
+            else:
+                break
+            if bar is not None:
+                bar.set_postfix(branches=traced, paths=followed, q_all=len(orbits), index_sum=index_sum())
     if bar is not None:
         bar.close()
     t2 = time.perf_counter()
@@ -437,12 +374,12 @@ def lifted_fixed_points(network, known=None, *, paths=8, steps=30000, tol=1e-12,
     X = np.array(orbits).reshape(k, sys_.dim)
     lifted_res = np.array([float(np.max(np.abs(sys_.residual(o, 1.0, sys_.zero)))) for o in orbits])
     params = {**network.params, "activation": act.name, "paths": paths, "steps": steps,
-              "tol": float(tol), "dedup_tol": float(dedup_tol), "stop_on_index": bool(stop_on_index),
-              "known_points": int(known.shape[0]),
+              "branches": branches, "tol": float(tol), "dedup_tol": float(dedup_tol),
+              "stop_on_index": bool(stop_on_index), "known_points": int(known.shape[0]),
               **{f"lifted_{key}": v for key, v in _seed_record(gen).items()}}
     return LiftedFixedPoints(
         orbits=X, points=X[:, sys_.stops[-2]:], index=index, spectral_radius=rho,
         stable=rho < 1.0, lifted_residual=lifted_res, x_residual=np.array([x for _, _, x in info]),
         new=np.array(is_new, dtype=bool), q_all=k, q_stable=int(np.sum(rho < 1.0)),
-        index_sum=int(index.sum()), paths=followed, crossings=crossings, path_steps=taken,
-        params=params, timings={"known": t1 - t0, "paths": t2 - t1, "total": t2 - t0})
+        index_sum=int(index.sum()), branches=traced, paths=followed, crossings=crossings,
+        path_steps=taken, params=params, timings={"known": t1 - t0, "paths": t2 - t1, "total": t2 - t0})

@@ -37,8 +37,9 @@ class FixedPointResult:
     Phase-2 starts over all rounds (each runs Newton in x and in u),
     ``newton_converged`` the runs of both kinds reaching tol; ``homotopy_paths`` Phase-3
     paths followed, ``homotopy_crossings`` their crossings of t = 1, ``path_steps`` their
-    continuation steps; ``lifted_paths``, ``lifted_crossings``, ``lifted_path_steps`` the
-    same for Phase 4;
+    continuation steps; ``lifted_branches`` Phase-4 traced curves, ``lifted_paths``,
+    ``lifted_crossings``, ``lifted_path_steps`` the same for Phase 4 (the last two over
+    traced curves and paths);
     ``n_rejected`` orbits that Newton, as a single row, brought neither to tol nor to a
     rounding floor; ``lipschitz_bound`` and
     ``certified_unique`` (bound < 1); ``params`` the network's and the finder's inputs;
@@ -70,6 +71,7 @@ class FixedPointResult:
     homotopy_paths: int
     homotopy_crossings: int
     path_steps: int
+    lifted_branches: int
     lifted_paths: int
     lifted_crossings: int
     lifted_path_steps: int
@@ -99,7 +101,8 @@ class FixedPointResult:
             "newton_steps": self.newton_steps, "newton_starts": self.newton_starts,
             "newton_converged": self.newton_converged, "homotopy_paths": self.homotopy_paths,
             "homotopy_crossings": self.homotopy_crossings, "path_steps": self.path_steps,
-            "lifted": [bool(v) for v in self.lifted], "lifted_paths": self.lifted_paths,
+            "lifted": [bool(v) for v in self.lifted], "lifted_branches": self.lifted_branches,
+            "lifted_paths": self.lifted_paths,
             "lifted_crossings": self.lifted_crossings, "lifted_path_steps": self.lifted_path_steps,
             "n_rejected": self.n_rejected,
             "lipschitz_bound": self.lipschitz_bound if math.isfinite(self.lipschitz_bound) else None,

@@ -116,6 +116,22 @@ def _check_cells(cells) -> list[dict]:
     return out
 
 
+def _sweep_config(cell_fn, nets, seed, cell_kwargs) -> tuple[dict, str]:
+    """The checkpoint config of a sweep (what fixes its records) and its hash."""
+    from esd import __version__
+
+    config = {
+        "format": FORMAT,
+        "cell_fn": _cell_fn_name(cell_fn),
+        "cell_fn_version": _normalise("cell_fn.version", getattr(cell_fn, "version", None)),
+        "cell_kwargs": _normalise("cell_kwargs", cell_kwargs),
+        "nets": _check_int("nets", nets, 1),
+        "seed": _check_int("seed", seed, 0),
+        "esd_version": __version__,
+    }
+    return config, _sha256(canonical_json(config))
+
+
 def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, scheduler=None, workers=None,
               progress: bool = True, overwrite: bool = False, **cell_kwargs) -> SweepResult:
     """Run ``nets`` networks of every cell through ``cell_fn``; resume from ``checkpoint``.
@@ -171,23 +187,10 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
     spawn, never fork, so a script calling this with several workers needs the
     ``if __name__ == "__main__":`` guard.
     """
-    from esd import __version__
-
-    name = _cell_fn_name(cell_fn)
+    config, config_hash = _sweep_config(cell_fn, nets, seed, cell_kwargs)
+    name, nets, seed = config["cell_fn"], config["nets"], config["seed"]
     cells = _check_cells(cells)
-    nets = _check_int("nets", nets, 1)
-    seed = _check_int("seed", seed, 0)
     scheduler, workers = _check_scheduler(scheduler, workers)
-    config = {
-        "format": FORMAT,
-        "cell_fn": name,
-        "cell_fn_version": _normalise("cell_fn.version", getattr(cell_fn, "version", None)),
-        "cell_kwargs": _normalise("cell_kwargs", cell_kwargs),
-        "nets": nets,
-        "seed": seed,
-        "esd_version": __version__,
-    }
-    config_hash = _sha256(canonical_json(config))
     ids = [cell_id(c) for c in cells]
 
     store = None if checkpoint is None else _Checkpoint(checkpoint, config, config_hash, cells, overwrite=overwrite)
@@ -271,6 +274,31 @@ def fixed_point_cell(cell: dict, net_index: int, seed_seq: np.random.SeedSequenc
     return record
 
 
+def _carry_fixed_point_record(record: dict, source_config: dict, cell_kwargs: dict):
+    """The version-7 record of a network from its version-5 or -6 record, or None.
+
+    Versions 5 to 7 differ only in Phase 4, which draws from the generator last and runs
+    only while the index sum after Phases 1-3 differs from 1: version 5 skipped it above
+    512 lifted unknowns, version 7 traces the curves through the found points first
+    (``lifted_branches``). A record in which Phase 4 did not run (``lifted_paths`` 0) and
+    whose index sum is 1 (or whose activation has no Phase 4) is therefore what version 7
+    computes, with ``lifted_branches`` 0 and the new option in its params. The other
+    finder options must be the same."""
+    from .fplifted import SMOOTH_BOUNDED
+
+    if source_config.get("cell_fn_version") not in (5, 6):
+        return None
+    if {k: v for k, v in cell_kwargs.items() if k != "lifted_branches"} != source_config.get("cell_kwargs"):
+        return None
+    smooth = record["params"]["activation"] in SMOOTH_BOUNDED
+    if record["lifted_paths"] != 0 or (smooth and record["index_sum"] != 1):
+        return None
+    return {**record, "lifted_branches": 0,
+            "params": {**record["params"], "lifted_branches": cell_kwargs.get("lifted_branches", 0)}}
+
+
 # Bump when fixed_point_cell or find_fixed_points change their records: older
-# checkpoints are then refused as foreign instead of being mixed with new results.
-fixed_point_cell.version = 6
+# checkpoints are then refused as foreign instead of being mixed with new results
+# (validation.carry_checkpoint moves over what the new version would reproduce).
+fixed_point_cell.version = 7
+fixed_point_cell.carry = _carry_fixed_point_record

@@ -62,8 +62,9 @@ def cmd_fixed_points(args):
         options["newton_starts"] = args.newton_starts
     if args.homotopy_paths is not None:
         options["homotopy_paths"] = args.homotopy_paths
-    if args.lifted_paths:
-        options.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps)
+    if args.lifted_paths or args.lifted_branches:
+        options.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps,
+                       lifted_branches=args.lifted_branches)
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -345,7 +346,7 @@ def add_parsers(sub) -> None:
         description="For every (width, depth): draw --nets networks, iterate F from --starts "
                     "random starts (attractors, periodic orbits, basins) and run Newton on "
                     "F(x) - x (unstable fixed points too), then follow homotopy paths while the index "
-                    "sum shows a miss (and, with --lifted-paths, gain paths in lifted coordinates); report Q_stable, Q_all, P(Q > 1), "
+                    "sum shows a miss (and, with --lifted-branches/--lifted-paths, gain curves in lifted coordinates); report Q_stable, Q_all, P(Q > 1), "
                     "periodic and unresolved fractions with bootstrap intervals.")
     add_network_options(fp, weights=SIM_WEIGHT_CHOICES, depth=False)
     g = fp.add_argument_group("sweep")
@@ -371,8 +372,12 @@ def add_parsers(sub) -> None:
                         "from 1: they find fixed points too unstable to be represented in x. A "
                         "path costs (N L)^3 per step, about a minute at N = 30, L = 16 "
                         "(default 0: none)")
+    g.add_argument("--lifted-branches", type=int_at_least("lifted-branches", 0), default=0,
+                   help="before any lifted path, trace the gain curves through up to this many "
+                        "found points both ways while the index sum differs from 1: the missed "
+                        "neighbours of found points lie on them, found in seconds (default 0: none)")
     g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=15000,
-                   help="continuation steps per lifted path at most (default 15000)")
+                   help="continuation steps per lifted path or traced direction at most (default 15000)")
     g.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="save each finished cell in DIR and resume from it")
     g.add_argument("--overwrite", action="store_true",
