@@ -1,6 +1,7 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
     python figures/make_figures.py [--only theory|fixed-points|kac-rice|lifted|heavy|trained]
+    python figures/make_figures.py --sweep cauchy-s3 [--workers 2]   # one Q sweep, no figure
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
@@ -169,6 +170,9 @@ ARCHIVE = FP / "sweeps"
 #: through this many found points at most, then this many random lifted paths.
 Q_BRANCHES = 16
 Q_LIFTED = 4
+#: Seconds between archives of a running sweep: a sweep killed without warning (a machine
+#: taken back) loses at most this much work in a new clone, not everything since it began.
+ARCHIVE_EVERY = 600.0
 
 
 def _q_cells(law):
@@ -181,6 +185,12 @@ def _q_cells(law):
     return cells
 
 
+def q_sweep_name(law):
+    """The name of a law's sweep: its checkpoint and archive directory, e.g. cauchy-s3."""
+    scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
+    return f"{law['weights']}-{scale}"
+
+
 def q_sweep(law, workers=None):
     """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped).
 
@@ -188,19 +198,28 @@ def q_sweep(law, workers=None):
     without the (ignored) checkpoint directory restores it from there, so a sweep of many
     hours is never rerun for a figure, and one cut short resumes in a new clone. A
     checkpoint of an older ``fixed_point_cell.version`` is moved aside and what the new
-    version would reproduce is carried over (validation.carry_checkpoint)."""
+    version would reproduce is carried over (validation.carry_checkpoint). While it runs,
+    the archive is refreshed every ``ARCHIVE_EVERY`` seconds."""
+    import time
+
     from validation import ForeignCheckpoint, archive_checkpoint, carry_checkpoint, restore_checkpoint
     from validation.sweep import fixed_point_cell, run_sweep
-    scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
-    name = f"{law['weights']}-{scale}"
+    name = q_sweep_name(law)
     checkpoint = FP / "checkpoints" / name
     restore_checkpoint(ARCHIVE / name, checkpoint)
     kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
               "lifted_branches": Q_BRANCHES}
 
+    archived = [time.monotonic()]
+
+    def archive_now_and_then(cell, net_index, record):
+        if time.monotonic() - archived[0] >= ARCHIVE_EVERY:
+            archive_checkpoint(checkpoint, ARCHIVE / name)
+            archived[0] = time.monotonic()
+
     def sweep():
         return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED, checkpoint=checkpoint,
-                         workers=workers, **kwargs)
+                         workers=workers, on_record=archive_now_and_then, **kwargs)
     try:
         try:
             return sweep()
@@ -590,7 +609,19 @@ if __name__ == "__main__":
     parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "q-prediction",
                                            "lifted", "heavy", "trained"],
                         default=None)
-    only = parser.parse_args().only
+    parser.add_argument("--sweep", choices=[q_sweep_name(law) for law in Q_SWEEPS], default=None,
+                        help="run (or resume) one Q(N, L) sweep and archive it; no figure is drawn")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes for --sweep (default: the CPUs available)")
+    args = parser.parse_args()
+    if args.sweep is not None:
+        if args.only is not None:
+            parser.error("--sweep runs one sweep alone: drop --only")
+        res = q_sweep(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), workers=args.workers)
+        print(f"{args.sweep}: {len(res.cells)} cells done, {res.computed} networks computed now; archived in "
+              f"{(ARCHIVE / args.sweep).relative_to(HERE)}")
+        sys.exit(0)
+    only = args.only
     if only in (None, "theory"):
         densities_by_depth()
         activations_panel()

@@ -293,6 +293,35 @@ def test_grown_grid_reuses_finished_cells(reference, tmp_path):
     assert manifest["cells"] == CELLS and manifest["config"]["seed"] == SEED
 
 
+
+def test_on_record_sees_each_computed_network_once_it_is_stored(reference, tmp_path):
+    """on_record runs after the network is in the checkpoint, for computed networks only
+    (a resumed sweep does not replay the loaded ones); an exception from it stops the sweep."""
+    seen = []
+
+    def on_record(cell, i, record):
+        stored = sum(p.read_text().count("\n") for p in tmp_path.glob("cell-*.partial.jsonl"))
+        stored += NETS * len(list(tmp_path.glob("cell-*.json")))
+        seen.append((cell_id(cell), i, record, stored))
+
+    first = run_sweep(toy_cell, CELLS[:2], nets=NETS, seed=SEED, workers=1, progress=False,
+                      checkpoint=tmp_path, on_record=on_record)
+    assert [(c, i, r) for c, i, r, _ in seen] == [(c.cell_id, i, r) for c in first.cells
+                                                 for i, r in enumerate(c.records)]
+    assert [n for *_, n in seen] == list(range(1, 2 * NETS + 1))
+    seen.clear()
+    grown = run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False,
+                      checkpoint=tmp_path, on_record=on_record)
+    assert grown == reference and len(seen) == grown.computed == (len(CELLS) - 2) * NETS
+    assert {c for c, *_ in seen} == {cell_id(c) for c in CELLS[2:]}
+
+    def refuse(cell, i, record):
+        raise RuntimeError("callback failed")
+    with pytest.raises(RuntimeError, match="callback failed"):
+        run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False,
+                  checkpoint=tmp_path / "other", on_record=refuse)
+    assert len((tmp_path / "other" / f"cell-{cell_id(CELLS[0])}.partial.jsonl").read_text().splitlines()) == 1
+
 # -- checkpoints: archives ----------------------------------------------------------------------
 def test_archive_restores_a_sweep_in_a_new_directory(reference, tmp_path, monkeypatch):
     """A half-finished sweep, archived and restored elsewhere, resumes where it stopped;

@@ -133,7 +133,7 @@ def _sweep_config(cell_fn, nets, seed, cell_kwargs) -> tuple[dict, str]:
 
 
 def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, scheduler=None, workers=None,
-              progress: bool = True, overwrite: bool = False, **cell_kwargs) -> SweepResult:
+              progress: bool = True, overwrite: bool = False, on_record=None, **cell_kwargs) -> SweepResult:
     """Run ``nets`` networks of every cell through ``cell_fn``; resume from ``checkpoint``.
 
     Parameters
@@ -164,6 +164,11 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
     overwrite : bool
         Discard the sweep files (manifest, cell files, journals) already in
         ``checkpoint`` instead of refusing a foreign or damaged checkpoint.
+    on_record : callable, optional
+        ``on_record(cell, net_index, record)``, called in this process after each computed
+        network is written to the checkpoint (not for networks loaded from it): e.g. to
+        copy the checkpoint elsewhere now and then. An exception from it stops the sweep
+        as one from ``cell_fn`` does, with that network kept.
     **cell_kwargs
         JSON-serialisable keyword arguments of ``cell_fn`` (e.g. ``starts=1000``); they
         enter the config.
@@ -222,6 +227,8 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
                                 store.finish(cell, cid, [done[cid][j] for j in range(nets)])
                             bar.set_postfix_str(f"cells {n_finished}/{len(cells)}", refresh=False)
                         bar.update()
+                        if on_record is not None:
+                            on_record(cell, i, record)
                 finally:
                     results.close()  # cancels the tasks in flight when a record is refused
                     backend.close()
