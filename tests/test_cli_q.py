@@ -195,3 +195,7 @@ def test_fixed_points_lifted_paths_in_a_sweep(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["params"]["lifted_paths"] == 1 and out["params"]["lifted_branches"] == 3
     assert out["results"][0]["index_sum_ok"] >= 0.0
+    assert main([*FP, "--depth", "2", "--lifted-paths", "1", "--lifted-steps", "500", "--lifted-exhaust"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["lifted_exhaust"] is True
+    assert main([*FP, "--depth", "2", "--lifted-exhaust"]) == 2
+    assert "--lifted-branches or --lifted-paths" in capsys.readouterr().err

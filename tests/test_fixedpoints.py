@@ -442,6 +442,33 @@ def test_branch_tracing_finds_the_saddle_that_random_paths_miss():
     assert d["lifted_branches"] == b.lifted_branches and d["params"]["lifted_branches"] == 4
 
 
+
+def test_lifted_exhaust_continues_past_index_sum_one():
+    """The network above: branch tracing stops at index sum 1 with the saddle. With
+    lifted_exhaust Phase 4 goes on through its whole budget (every traced point, then the
+    random path) from the same draws, so it reports a superset of those points, still with
+    index sum 1 when the added points come in +1/-1 pairs; without a trigger (index sum 1
+    after Phases 1-3) it does not run at all."""
+    def run(**kw):
+        rng = np.random.default_rng([9, 10, 6, 3])
+        net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 6, 10, rng=rng)
+        return find_fixed_points(net, starts=100, newton_starts=50, rng=rng, homotopy_paths=0,
+                                 lifted_branches=4, lifted_paths=1, lifted_steps=3000, **kw)
+    stop, full = run(), run(lifted_exhaust=True)
+    assert (stop.q_all, stop.index_sum, stop.lifted_paths) == (3, 1, 0)
+    assert full.lifted_paths == 1 and full.lifted_branches >= stop.lifted_branches
+    assert full.q_all >= stop.q_all and full.index_sum == 1
+    for x in stop.points:
+        assert np.min(np.max(np.abs(full.points - x), axis=1)) <= 1e-6
+    assert full.to_dict()["params"]["lifted_exhaust"] is True and "lifted_exhaust" not in stop.params
+    _invariants(full)
+    rng = np.random.default_rng(5)
+    net = sample_network("sigmoid", "gaussian", 1.5, 0.5, 2, 6, rng=rng)
+    calm = find_fixed_points(net, starts=20, rng=rng, lifted_branches=4, lifted_paths=1, lifted_exhaust=True)
+    assert (calm.q_all, calm.index_sum, calm.lifted_paths, calm.lifted_branches) == (1, 1, 0, 0)
+    with pytest.raises(InvalidParameter, match="lifted_exhaust"):
+        find_fixed_points(net, starts=5, lifted_exhaust=1)
+
 def test_lifted_phase_uses_the_structured_qr_on_deep_networks(monkeypatch):
     """Phase 4 runs at every depth: with the structured QR of validation.fpcyclic forced
     (its threshold below N L = 120) it completes the same network as the active-unit LU."""

@@ -182,7 +182,7 @@ def _check_box(box, activation):
 def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=None, rng=None,
                       tol=1e-12, max_iter=2000, dedup_tol=1e-6, period_max=16, box=None,
                       newton_rounds=6, homotopy_paths=64, homotopy_steps=8000,
-                      lifted_paths=0, lifted_steps=15000, lifted_branches=0,
+                      lifted_paths=0, lifted_steps=15000, lifted_branches=0, lifted_exhaust=False,
                       progress=False) -> FixedPointResult:
     """Distinct fixed points of ``F(x) = x_L``, their stability and index, and basin shares.
 
@@ -236,6 +236,12 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         found points at most are traced both ways before any ``lifted_paths`` is drawn
         (default 0). It finds the missed neighbours of found points, the usual cause of an
         index sum other than 1, in seconds where random paths spend minutes.
+    lifted_exhaust : bool
+        Phase 4 (which still starts only when the index sum after Phases 1-3 differs from 1)
+        spends its whole budget of traced points and paths instead of stopping once the
+        index sum is 1. An index sum of 1 does not certify a complete count: a missed pair
+        of points of index +1 and -1 leaves it unchanged. The points are a superset of those
+        found without it (the same draws, continued).
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -266,8 +272,9 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     lifted_steps = _check_int("lifted_steps", lifted_steps, 1)
     lifted_branches = _check_int("lifted_branches", lifted_branches, 0)
     box = _check_box(box, network.activation)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise InvalidParameter("progress", progress, "must be True or False")
+    for name, value in (("lifted_exhaust", lifted_exhaust), ("progress", progress)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameter(name, value, "must be True or False")
     gen = _make_rng(rng)
     act = network.activation
     clip = act.box if act.bounded and act.box is not None else None
@@ -278,6 +285,9 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
               "homotopy_paths": homotopy_paths, "homotopy_steps": homotopy_steps,
               "lifted_paths": lifted_paths, "lifted_steps": lifted_steps, "lifted_branches": lifted_branches,
               **{f"finder_{k}": v for k, v in _seed_record(gen).items()}}
+    if lifted_exhaust:
+        # recorded only when on, so that the records of earlier sweeps are reproduced as they were
+        params["lifted_exhaust"] = True
 
     m = _Map(network)
     bound = lipschitz_bound(network)
@@ -357,6 +367,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     if (lifted_paths or lifted_branches) and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
         extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps,
                                     branches=lifted_branches, tol=tol, dedup_tol=dedup_tol, rng=gen,
+                                    stop_on_index=not lifted_exhaust,
                                     progress=progress)
         new = extra.new
         k = int(new.sum())

@@ -65,6 +65,10 @@ def cmd_fixed_points(args):
     if args.lifted_paths or args.lifted_branches:
         options.update(lifted_paths=args.lifted_paths, lifted_steps=args.lifted_steps,
                        lifted_branches=args.lifted_branches)
+    if args.lifted_exhaust:
+        if not (args.lifted_paths or args.lifted_branches):
+            raise InvalidParameter("lifted-exhaust", True, "needs --lifted-branches or --lifted-paths > 0")
+        options["lifted_exhaust"] = True
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -376,6 +380,9 @@ def add_parsers(sub) -> None:
                    help="before any lifted path, trace the gain curves through up to this many "
                         "found points both ways while the index sum differs from 1: the missed "
                         "neighbours of found points lie on them, found in seconds (default 0: none)")
+    g.add_argument("--lifted-exhaust", action="store_true",
+                   help="spend the whole lifted budget instead of stopping at index sum 1, which a "
+                        "missed pair of points (index +1 and -1) leaves unchanged")
     g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=15000,
                    help="continuation steps per lifted path or traced direction at most (default 15000)")
     g.add_argument("--checkpoint", metavar="DIR", default=None,
