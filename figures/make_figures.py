@@ -210,12 +210,13 @@ def q_sweep(law, workers=None):
     kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
               "lifted_branches": Q_BRANCHES}
 
-    archived = [time.monotonic()]
+    archived = time.monotonic()
 
     def archive_now_and_then(cell, net_index, record):
-        if time.monotonic() - archived[0] >= ARCHIVE_EVERY:
+        nonlocal archived
+        if time.monotonic() - archived >= ARCHIVE_EVERY:
             archive_checkpoint(checkpoint, ARCHIVE / name)
-            archived[0] = time.monotonic()
+            archived = time.monotonic()
 
     def sweep():
         return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED, checkpoint=checkpoint,

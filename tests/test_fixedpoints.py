@@ -442,7 +442,6 @@ def test_branch_tracing_finds_the_saddle_that_random_paths_miss():
     assert d["lifted_branches"] == b.lifted_branches and d["params"]["lifted_branches"] == 4
 
 
-
 def test_lifted_exhaust_continues_past_index_sum_one():
     """The network above: branch tracing stops at index sum 1 with the saddle. With
     lifted_exhaust Phase 4 goes on through its whole budget (every traced point, then the
@@ -468,6 +467,7 @@ def test_lifted_exhaust_continues_past_index_sum_one():
     assert (calm.q_all, calm.index_sum, calm.lifted_paths, calm.lifted_branches) == (1, 1, 0, 0)
     with pytest.raises(InvalidParameter, match="lifted_exhaust"):
         find_fixed_points(net, starts=5, lifted_exhaust=1)
+
 
 def test_lifted_phase_uses_the_structured_qr_on_deep_networks(monkeypatch):
     """Phase 4 runs at every depth: with the structured QR of validation.fpcyclic forced

@@ -293,7 +293,6 @@ def test_grown_grid_reuses_finished_cells(reference, tmp_path):
     assert manifest["cells"] == CELLS and manifest["config"]["seed"] == SEED
 
 
-
 def test_on_record_sees_each_computed_network_once_it_is_stored(reference, tmp_path):
     """on_record runs after the network is in the checkpoint, for computed networks only
     (a resumed sweep does not replay the loaded ones); an exception from it stops the sweep."""
@@ -321,6 +320,7 @@ def test_on_record_sees_each_computed_network_once_it_is_stored(reference, tmp_p
         run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False,
                   checkpoint=tmp_path / "other", on_record=refuse)
     assert len((tmp_path / "other" / f"cell-{cell_id(CELLS[0])}.partial.jsonl").read_text().splitlines()) == 1
+
 
 # -- checkpoints: archives ----------------------------------------------------------------------
 def test_archive_restores_a_sweep_in_a_new_directory(reference, tmp_path, monkeypatch):
@@ -517,6 +517,7 @@ def test_failed_write_leaves_no_cell_file(reference, tmp_path, monkeypatch):
     ((toy_cell, CELLS), {"scheduler": "somewhere"}, "scheduler"),
     ((toy_cell, CELLS), {"scheduler": "tcp://127.0.0.1:1", "workers": 2}, "workers"),
     ((toy_cell, CELLS), {"starts": object()}, "cell_kwargs"),
+    ((toy_cell, CELLS), {"on_record": "archive"}, "on_record"),
 ])
 def test_invalid_arguments(args, kwargs, name):
     kwargs = {"nets": 1, "seed": 0, "progress": False, **kwargs}

@@ -196,6 +196,8 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
     name, nets, seed = config["cell_fn"], config["nets"], config["seed"]
     cells = _check_cells(cells)
     scheduler, workers = _check_scheduler(scheduler, workers)
+    if on_record is not None and not callable(on_record):
+        raise InvalidParameter("on_record", on_record, "must be None or a callable (cell, net_index, record)")
     ids = [cell_id(c) for c in cells]
 
     store = None if checkpoint is None else _Checkpoint(checkpoint, config, config_hash, cells, overwrite=overwrite)
