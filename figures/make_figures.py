@@ -170,6 +170,10 @@ ARCHIVE = FP / "sweeps"
 #: through this many found points at most, then this many random lifted paths.
 Q_BRANCHES = 16
 Q_LIFTED = 4
+#: The audit of the counts (validation.qaudit): the first AUDIT_NETS networks (a uniform
+#: subsample) of each cell of width AUDIT_WIDTH at AUDIT_DEPTHS are counted again with Phase 4
+#: run on every network and to its whole budget (lifted_exhaust).
+AUDIT_NETS, AUDIT_WIDTH, AUDIT_DEPTHS = 4, 30, (4, 8, 12, 16, 24, 32)
 #: Seconds between archives of a running sweep: a sweep killed without warning (a machine
 #: taken back) loses at most this much work in a new clone, not everything since it began.
 ARCHIVE_EVERY = 600.0
@@ -185,14 +189,16 @@ def _q_cells(law):
     return cells
 
 
-def q_sweep_name(law):
-    """The name of a law's sweep: its checkpoint and archive directory, e.g. cauchy-s3."""
+def q_sweep_name(law, audit=False):
+    """The name of a law's sweep: its checkpoint and archive directory, e.g. cauchy-s3
+    (cauchy-s3-audit for its audit)."""
     scale = f"s{law['s']:g}" if "s" in law else f"sw{law['sigma_w']:g}"
-    return f"{law['weights']}-{scale}"
+    return f"{law['weights']}-{scale}" + ("-audit" if audit else "")
 
 
-def q_sweep(law, workers=None):
-    """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped).
+def q_sweep(law, workers=None, audit=False):
+    """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped), or
+    with ``audit`` its audit (``AUDIT_NETS``; the same networks and finder, lifted_exhaust).
 
     Its finished networks are also archived in ``ARCHIVE`` (committed), and a checkout
     without the (ignored) checkpoint directory restores it from there, so a sweep of many
@@ -204,11 +210,16 @@ def q_sweep(law, workers=None):
 
     from validation import ForeignCheckpoint, archive_checkpoint, carry_checkpoint, restore_checkpoint
     from validation.sweep import fixed_point_cell, run_sweep
-    name = q_sweep_name(law)
+    name = q_sweep_name(law, audit)
     checkpoint = FP / "checkpoints" / name
     restore_checkpoint(ARCHIVE / name, checkpoint)
     kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
               "lifted_branches": Q_BRANCHES}
+    cells, nets = _q_cells(law), Q_NETS
+    if audit:
+        kwargs["lifted_exhaust"] = True
+        cells = [c for c in cells if c["width"] == AUDIT_WIDTH and c["depth"] in AUDIT_DEPTHS]
+        nets = AUDIT_NETS
 
     archived = time.monotonic()
 
@@ -219,7 +230,7 @@ def q_sweep(law, workers=None):
             archived = time.monotonic()
 
     def sweep():
-        return run_sweep(fixed_point_cell, _q_cells(law), nets=Q_NETS, seed=Q_SEED, checkpoint=checkpoint,
+        return run_sweep(fixed_point_cell, cells, nets=nets, seed=Q_SEED, checkpoint=checkpoint,
                          workers=workers, on_record=archive_now_and_then, **kwargs)
     try:
         try:
@@ -228,7 +239,7 @@ def q_sweep(law, workers=None):
             older = checkpoint.with_name(f"{name}-older")
             shutil.rmtree(older, ignore_errors=True)
             checkpoint.rename(older)
-            counts = carry_checkpoint(older, checkpoint, fixed_point_cell, _q_cells(law), nets=Q_NETS,
+            counts = carry_checkpoint(older, checkpoint, fixed_point_cell, cells, nets=nets,
                                       seed=Q_SEED, **kwargs)
             print(f"{name}: carried {counts['carried']} networks from the older sweep, "
                   f"{counts['recompute']} to recompute", file=sys.stderr)
@@ -298,6 +309,38 @@ def q_completeness():
     (FP / "q_completeness.md").write_text("\n".join(lines) + "\n")
 
 
+def q_audit():
+    """The audit of the Cauchy counts (validation.qaudit): per audited cell, the sweep's mean
+    Q_all and Q_stable next to the double-sampling estimate of the exhaustive count, and the
+    Kac-Rice estimate (from its cache, where computed)."""
+    from validation import audit_cell
+    cache_path = ARCHIVE / "kac_rice_cells.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    rows = []
+    for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
+        sweep = {(c.cell["width"], c.cell["depth"]): c.records for c in q_sweep(law).cells}
+        for c in q_sweep(law, audit=True).cells:
+            width, depth = c.cell["width"], c.cell["depth"]
+            out = audit_cell(sweep[width, depth], c.records)
+            kr = cache.get(_kac_rice_key(law, width, depth), {})
+            rows.append({"s": law["s"], "width": width, "depth": depth, **out,
+                         "kac_rice_q_all": kr.get("expected_q_all"), "kac_rice_ess": kr.get("ess")})
+    (FP / "q_audit.json").write_text(json.dumps(
+        {"esd_version": esd.__version__, "audit_nets": AUDIT_NETS, "rows": rows}, indent=1, sort_keys=True))
+    lines = ["| s | N | L | sweep Q_all | audited Q_all | raised (max) | sweep Q_stable | audited Q_stable "
+             "| audit index sum 1 | Kac-Rice E[Q_all] (ESS) |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def pm(x):
+        return f"{x['value']:.2f} ± {x['stderr']:.2f}"
+    for r in rows:
+        a, st, kr = r["q_all"], r["q_stable"], r["kac_rice_q_all"]
+        lines.append(f"| {r['s']:g} | {r['width']} | {r['depth']} | {pm(a['sweep'])} | **{pm(a)}** "
+                     f"| {a['raised']}/{a['m']} ({a['max_raise']:.0f}) | {pm(st['sweep'])} | {pm(st)} "
+                     f"| {r['index_sum_one']:.2f} | "
+                     + (f"{pm(kr)} ({r['kac_rice_ess']:.0f})" if kr else "—") + " |")
+    (FP / "q_audit.md").write_text("\n".join(lines) + "\n")
+
+
 #: The heavy-tailed predictors against the measured Cauchy s = 1, N0 = 30 curve.
 HEAVY_PREDICTION = {"activation": "sigmoid", "weights": "cauchy", "s": 1.0, "sigma_b": 0.5,
                     "width": 30, "depths": (1, 2, 4, 8, 16), "input_scales": (0.5, 1.0, 2.0),
@@ -340,6 +383,14 @@ KR_SAMPLES, KR_SEED = 20000, 7
 KR_MIN_ESS = 100
 
 
+def _kac_rice_key(law, width, depth):
+    """The cache key of a Cauchy cell's Kac-Rice estimate. Everything that sets the estimate
+    is in it, so a changed estimator or setting is recomputed rather than read back."""
+    from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
+    return (f"s{law['s']:g}-b{law['sigma_b']:g}-N{width}-L{depth}-S{KR_SAMPLES}"
+            f"-seed{KR_SEED}-K{MIXING_CANDIDATES}-P{PROPOSAL_SCALES}-pareto")
+
+
 def _overlap(value, stderr, ci):
     """The estimate's 2-standard-error band meets the measured interval."""
     return bool(value + 2.0 * stderr >= ci[0] and value - 2.0 * stderr <= ci[1])
@@ -349,7 +400,6 @@ def kac_rice_table():
     """Kac-Rice E[Q_all], E[Q_stable] at finite N (validation.kac_rice, no search) against
     the measured Q of the Cauchy sweeps of Q_SWEEPS; each cell cached in a JSON file."""
     from validation import kac_rice
-    from validation.kacrice import MIXING_CANDIDATES, PROPOSAL_SCALES
     from validation.tails import PARETO_K_RELIABLE
     cache_path = ARCHIVE / "kac_rice_cells.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
@@ -357,10 +407,7 @@ def kac_rice_table():
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         for m in q_rows(law):
             sigma_w = law["s"] * m["width"]
-            # everything that sets the estimate is in the key, so a changed estimator or
-            # setting is recomputed rather than read back
-            key = (f"s{law['s']:g}-b{law['sigma_b']:g}-N{m['width']}-L{m['depth']}-S{KR_SAMPLES}"
-                   f"-seed{KR_SEED}-K{MIXING_CANDIDATES}-P{PROPOSAL_SCALES}-pareto")
+            key = _kac_rice_key(law, m["width"], m["depth"])
             if key not in cache:
                 seed = np.random.SeedSequence([KR_SEED, m["width"], m["depth"], int(10 * law["s"])])
                 est = kac_rice("sigmoid", sigma_w, law["sigma_b"], m["depth"], m["width"],
@@ -607,20 +654,27 @@ def trained_networks():
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "q-prediction",
+    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "audit", "q-prediction",
                                            "lifted", "heavy", "trained"],
                         default=None)
     parser.add_argument("--sweep", choices=[q_sweep_name(law) for law in Q_SWEEPS], default=None,
                         help="run (or resume) one Q(N, L) sweep and archive it; no figure is drawn")
+    parser.add_argument("--audit", action="store_true",
+                        help="with --sweep: run (or resume) that sweep's audit (AUDIT_NETS networks per "
+                             "audited cell, lifted_exhaust) instead")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes for --sweep (default: the CPUs available)")
     args = parser.parse_args()
+    if args.audit and args.sweep is None:
+        parser.error("--audit needs --sweep NAME")
     if args.sweep is not None:
         if args.only is not None:
             parser.error("--sweep runs one sweep alone: drop --only")
-        res = q_sweep(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), workers=args.workers)
-        print(f"{args.sweep}: {len(res.cells)} cells done, {res.computed} networks computed now; archived in "
-              f"{(ARCHIVE / args.sweep).relative_to(HERE)}")
+        res = q_sweep(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), workers=args.workers,
+                      audit=args.audit)
+        name = q_sweep_name(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), args.audit)
+        print(f"{name}: {len(res.cells)} cells done, {res.computed} networks computed now; archived in "
+              f"{(ARCHIVE / name).relative_to(HERE)}")
         sys.exit(0)
     only = args.only
     if only in (None, "theory"):
@@ -638,6 +692,8 @@ if __name__ == "__main__":
     if only == "kac-rice":
         kac_rice_table()
         q_completeness()
+    if only == "audit":
+        q_audit()
     if only == "q-prediction":
         q_prediction_heavy()
     if only in (None, "fixed-points", "lifted"):

@@ -446,8 +446,8 @@ def test_lifted_exhaust_continues_past_index_sum_one():
     """The network above: branch tracing stops at index sum 1 with the saddle. With
     lifted_exhaust Phase 4 goes on through its whole budget (every traced point, then the
     random path) from the same draws, so it reports a superset of those points, still with
-    index sum 1 when the added points come in +1/-1 pairs; without a trigger (index sum 1
-    after Phases 1-3) it does not run at all."""
+    index sum 1 when the added points come in +1/-1 pairs; on a network whose uniqueness
+    the Lipschitz bound certifies it does not run at all."""
     def run(**kw):
         rng = np.random.default_rng([9, 10, 6, 3])
         net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 6, 10, rng=rng)
@@ -467,6 +467,24 @@ def test_lifted_exhaust_continues_past_index_sum_one():
     assert (calm.q_all, calm.index_sum, calm.lifted_paths, calm.lifted_branches) == (1, 1, 0, 0)
     with pytest.raises(InvalidParameter, match="lifted_exhaust"):
         find_fixed_points(net, starts=5, lifted_exhaust=1)
+
+
+def test_lifted_exhaust_audits_a_count_with_index_sum_one():
+    """A weak search (30 starts, no homotopy) finds one point, index sum 1, so Phase 4 is
+    not triggered. It misses a pair of index +1 (stable, rho 1e-5) and -1 (rho 344) that a
+    strong search (2000 starts) confirms. With lifted_exhaust Phase 4 runs all the same and
+    finds both: an index sum of 1 is no certificate, and the audit is what tests it."""
+    net = sample_network("sigmoid", "cauchy", 30.0, 0.5, 4, 8, rng=np.random.default_rng([25, 7]))
+    kw = dict(starts=30, newton_starts=10, newton_rounds=1, homotopy_paths=0, lifted_branches=4,
+              lifted_paths=1, lifted_steps=2000)
+    weak = find_fixed_points(net, rng=np.random.default_rng(25), **kw)
+    audit = find_fixed_points(net, rng=np.random.default_rng(25), lifted_exhaust=True, **kw)
+    assert (weak.q_all, weak.q_stable, weak.index_sum, weak.lifted_branches) == (1, 1, 1, 0)
+    assert (audit.q_all, audit.q_stable, audit.index_sum) == (3, 2, 1)
+    assert audit.lifted_branches >= 1 and audit.lifted_paths == 1 and audit.lifted.sum() == 2
+    assert np.max(np.abs(audit.points[0] - weak.points[0])) == 0.0
+    assert sorted(audit.index) == [-1, 1, 1]
+    _invariants(audit)
 
 
 def test_lifted_phase_uses_the_structured_qr_on_deep_networks(monkeypatch):

@@ -17,6 +17,7 @@ from .jacobians import forward, jacobian, jacobian_spectra
 from .kacrice import KacRiceEstimate, kac_rice
 from .montecarlo import Simulation, simulate
 from .networks import LayeredNetwork, Network, load_network
+from .qaudit import AuditMismatch, audit_cell, audited_mean
 from .qstats import q_statistics
 from .sampling import LAWS, sample_layered, sample_network, stationary_inputs
 from .sweep import SweepResult, fixed_point_cell, run_sweep
@@ -29,5 +30,6 @@ __all__ = [
     "stationary_inputs", "compare", "compare_heavy", "FixedPointResult", "find_fixed_points",
     "LiftedFixedPoints", "lifted_fixed_points",
     "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
+    "AuditMismatch", "audit_cell", "audited_mean",
     "SweepResult", "carry_checkpoint", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
 ]

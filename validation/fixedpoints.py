@@ -237,11 +237,12 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         (default 0). It finds the missed neighbours of found points, the usual cause of an
         index sum other than 1, in seconds where random paths spend minutes.
     lifted_exhaust : bool
-        Phase 4 (which still starts only when the index sum after Phases 1-3 differs from 1)
-        spends its whole budget of traced points and paths instead of stopping once the
-        index sum is 1. An index sum of 1 does not certify a complete count: a missed pair
-        of points of index +1 and -1 leaves it unchanged. The points are a superset of those
-        found without it (the same draws, continued).
+        Phase 4 runs whatever the index sum after Phases 1-3 (unless the Lipschitz bound
+        certifies a unique point) and spends its whole budget of traced points and paths
+        instead of stopping once the index sum is 1. An index sum of 1 does not certify a
+        complete count: a missed pair of points of index +1 and -1 leaves it unchanged. The
+        points are a superset of those found without it (the same draws, continued); this
+        is the audit of a count (validation.qaudit).
     progress : bool
         Show a tqdm bar (stderr).
 
@@ -364,7 +365,10 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
     by_iteration = np.array([registry.by_iteration[k] for k in fixed], dtype=bool)
     lifted = np.zeros(len(fixed), dtype=bool)
     phase4 = {"branches": 0, "paths": 0, "crossings": 0, "path_steps": 0}
-    if (lifted_paths or lifted_branches) and act.name in SMOOTH_BOUNDED and registry.index_sum() != 1:
+    # An index sum of 1 does not certify the count (a missed +1/-1 pair leaves it unchanged),
+    # so an exhaustive Phase 4 runs on every network whose uniqueness is not proven.
+    triggered = (not certified) if lifted_exhaust else registry.index_sum() != 1
+    if (lifted_paths or lifted_branches) and act.name in SMOOTH_BOUNDED and triggered:
         extra = lifted_fixed_points(network, points, paths=lifted_paths, steps=lifted_steps,
                                     branches=lifted_branches, tol=tol, dedup_tol=dedup_tol, rng=gen,
                                     stop_on_index=not lifted_exhaust,

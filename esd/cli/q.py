@@ -381,8 +381,9 @@ def add_parsers(sub) -> None:
                         "found points both ways while the index sum differs from 1: the missed "
                         "neighbours of found points lie on them, found in seconds (default 0: none)")
     g.add_argument("--lifted-exhaust", action="store_true",
-                   help="spend the whole lifted budget instead of stopping at index sum 1, which a "
-                        "missed pair of points (index +1 and -1) leaves unchanged")
+                   help="run the lifted phase whatever the index sum and spend its whole budget instead "
+                        "of stopping at index sum 1, which a missed pair of points (index +1 and -1) "
+                        "leaves unchanged")
     g.add_argument("--lifted-steps", type=int_at_least("lifted-steps", 1), default=15000,
                    help="continuation steps per lifted path or traced direction at most (default 15000)")
     g.add_argument("--checkpoint", metavar="DIR", default=None,
