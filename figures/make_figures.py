@@ -173,7 +173,7 @@ Q_LIFTED = 4
 #: The audit of the counts (validation.qaudit): the first AUDIT_NETS networks (a uniform
 #: subsample) of each cell of width AUDIT_WIDTH at AUDIT_DEPTHS are counted again with Phase 4
 #: run on every network and to its whole budget (lifted_exhaust).
-AUDIT_NETS, AUDIT_WIDTH, AUDIT_DEPTHS = 4, 30, (4, 8, 12, 16, 24, 32)
+AUDIT_NETS, AUDIT_WIDTH, AUDIT_DEPTHS = 12, 30, (4, 8, 12, 16, 24, 32)
 #: Seconds between archives of a running sweep: a sweep killed without warning (a machine
 #: taken back) loses at most this much work in a new clone, not everything since it began.
 ARCHIVE_EVERY = 600.0
@@ -339,6 +339,26 @@ def q_audit():
                      f"| {r['index_sum_one']:.2f} | "
                      + (f"{pm(kr)} ({r['kac_rice_ess']:.0f})" if kr else "—") + " |")
     (FP / "q_audit.md").write_text("\n".join(lines) + "\n")
+    laws = sorted({r["s"] for r in rows})
+    fig = Figure(figsize=(5.5 * len(laws), 4), layout="constrained")
+    for ax, s_val in zip(np.atleast_1d(fig.subplots(1, len(laws))), laws):
+        sel = [r for r in rows if r["s"] == s_val]
+        L = np.array([r["depth"] for r in sel], dtype=float)
+        for key, shift, label in (("sweep", 0.96, "sweep (index sum 1 stop)"), (None, 1.04, "audited (exhaustive)")):
+            est = [r["q_all"][key] if key else r["q_all"] for r in sel]
+            ax.errorbar(L * shift, [e["value"] for e in est], yerr=[2 * e["stderr"] for e in est], fmt="o",
+                        ms=4, capsize=2, label=f"Q_all, {label} (2 SE)")
+        kr = [(d, r["kac_rice_q_all"]) for d, r in zip(L, sel) if r["kac_rice_q_all"]]
+        if kr:
+            ax.errorbar([d for d, _ in kr], [k["value"] for _, k in kr], yerr=[2 * k["stderr"] for _, k in kr],
+                        fmt="s", mfc="none", ms=4, capsize=2, alpha=0.6, label="Kac-Rice E[Q_all] (2 SE)")
+        ax.set(xscale="log", xlabel="depth L", ylabel="mean Q_all",
+               title=f"sigmoid, cauchy s = {s_val:g}, N = {AUDIT_WIDTH}: audit of {AUDIT_NETS} networks per cell")
+        ax.set_xticks(L, [f"{d:g}" for d in L], minor=False)
+        ax.set_xticks([], minor=True)
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    fig.savefig(FP / "q_audit.png", dpi=120)
 
 
 #: The heavy-tailed predictors against the measured Cauchy s = 1, N0 = 30 curve.
