@@ -166,6 +166,7 @@ Q_NETS, Q_STARTS, Q_NEWTON, Q_SEED = 60, 300, 200, 2026
 #: Committed archives of the sweeps' checkpoints (validation.archive_checkpoint) and the
 #: Kac-Rice cache: the results of hours of computing, kept with the figures they make.
 ARCHIVE = FP / "sweeps"
+KR_CACHE = ARCHIVE / "kac_rice_cells.json"
 #: Phase 4 per network (run only while the index sum differs from 1): the gain curves
 #: through this many found points at most, then this many random lifted paths.
 Q_BRANCHES = 16
@@ -314,8 +315,7 @@ def q_audit():
     Q_all and Q_stable next to the double-sampling estimate of the exhaustive count, and the
     Kac-Rice estimate (from its cache, where computed)."""
     from validation import audit_cell
-    cache_path = ARCHIVE / "kac_rice_cells.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    cache = json.loads(KR_CACHE.read_text()) if KR_CACHE.exists() else {}
     rows = []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         sweep = {(c.cell["width"], c.cell["depth"]): c.records for c in q_sweep(law).cells}
@@ -433,8 +433,7 @@ def kac_rice_table():
     the measured Q of the Cauchy sweeps of Q_SWEEPS; each cell cached in a JSON file."""
     from validation import kac_rice
     from validation.tails import PARETO_K_RELIABLE
-    cache_path = ARCHIVE / "kac_rice_cells.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    cache = json.loads(KR_CACHE.read_text()) if KR_CACHE.exists() else {}
     rows = []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         for m in q_rows(law):
@@ -446,10 +445,10 @@ def kac_rice_table():
                                samples=KR_SAMPLES, weights="cauchy",
                                seed=np.random.default_rng(seed), progress=True)
                 cache[key] = est.to_dict()
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_path.with_suffix(".tmp")
+                KR_CACHE.parent.mkdir(parents=True, exist_ok=True)
+                tmp = KR_CACHE.with_suffix(".tmp")
                 tmp.write_text(json.dumps(cache, sort_keys=True))
-                tmp.replace(cache_path)
+                tmp.replace(KR_CACHE)
                 print(f"[kac-rice] {key}: E[Q_all] {est.expected_q_all['value']:.3f} +- "
                       f"{est.expected_q_all['stderr']:.3f}, ESS {est.ess:.0f}, k {est.pareto_k:.2f}", flush=True)
             kr = cache[key]
@@ -702,9 +701,9 @@ if __name__ == "__main__":
     if args.sweep is not None:
         if args.only is not None:
             parser.error("--sweep runs one sweep alone: drop --only")
-        res = q_sweep(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), workers=args.workers,
-                      audit=args.audit)
-        name = q_sweep_name(next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep), args.audit)
+        law = next(law for law in Q_SWEEPS if q_sweep_name(law) == args.sweep)
+        res = q_sweep(law, workers=args.workers, audit=args.audit)
+        name = q_sweep_name(law, args.audit)
         print(f"{name}: {len(res.cells)} cells done, {res.computed} networks computed now; archived in "
               f"{(ARCHIVE / name).relative_to(HERE)}")
         sys.exit(0)

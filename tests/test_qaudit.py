@@ -28,8 +28,8 @@ def test_audited_mean_is_unbiased_and_its_stderr_calibrated():
     sweeps' pattern): over 4000 repetitions the estimate averages to E[e], not E[c], and the
     mean reported variance matches the variance of the estimates within 5% (dropping the
     covariance term would be 15% low, and the heavy tail makes the mean standard error itself
-    a few percent low). The sweep's
-    mean alone is off by the mean miss (1.2 here), more than 30 of its standard errors."""
+    a few percent low). The sweep's mean alone is off by the mean miss (1.2 here), more than 30
+    of its standard errors."""
     rng = np.random.default_rng(3)
     n, m, reps = 60, 12, 4000
     est, se, plain = np.empty(reps), np.empty(reps), np.empty(reps)

@@ -227,7 +227,7 @@ def find_fixed_points(network, *, starts=1000, extra_starts=None, newton_starts=
         Continuation steps per path at most.
     lifted_paths : int >= 0
         Phase-4 gain-homotopy paths in lifted coordinates at most (sigmoid, tanh, erf),
-        followed while the index sum still differs from 1 (default 0: no Phase 4; a path
+        followed while the index sum still differs from 1 (all of them with lifted_exhaust) (default 0: no Phase 4; a path
         of 15,000 steps takes about a minute at N = 30, L = 16 and three at L = 64).
     lifted_steps : int >= 1
         Continuation steps per lifted path (per direction of a traced curve) at most.
