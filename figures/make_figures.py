@@ -1,13 +1,16 @@
 """Regenerate every figure in figures/ from esd's public API (one command):
 
-    python figures/make_figures.py [--only theory|fixed-points|kac-rice|lifted|heavy|trained]
+    python figures/make_figures.py [--only theory|fixed-points|q-curves|kac-rice|audit|lifted|heavy|trained]
     python figures/make_figures.py --sweep cauchy-s3 [--workers 2]   # one Q sweep, no figure
+    python figures/make_figures.py --only kac-rice --archived        # Q figures, computing no sweep
 
 Each PNG has a JSON sidecar with the parameters that made it and the package version.
 The fixed-point figures (figures/fixed_points/) run Q(N, L) sweeps checkpointed under
 figures/fixed_points/checkpoints/, so a rerun reuses every finished cell; the finished
 cells are archived (gzipped) in figures/fixed_points/sweeps/, which is committed, and a
-fresh clone restores its checkpoints from there instead of recomputing them.
+fresh clone restores its checkpoints from there instead of recomputing them. With
+``--archived`` the Q figures are drawn from the archives as they stand (finished cells
+only; the others are listed as pending), so they can follow sweeps that run elsewhere.
 """
 
 from __future__ import annotations
@@ -178,6 +181,8 @@ AUDIT_NETS, AUDIT_WIDTH, AUDIT_DEPTHS = 12, 30, (4, 8, 12, 16, 24, 32)
 #: Seconds between archives of a running sweep: a sweep killed without warning (a machine
 #: taken back) loses at most this much work in a new clone, not everything since it began.
 ARCHIVE_EVERY = 600.0
+#: Set by --archived: q_sweep reads the committed archives and computes nothing.
+FROM_ARCHIVE = False
 
 
 def _q_cells(law):
@@ -197,9 +202,43 @@ def q_sweep_name(law, audit=False):
     return f"{law['weights']}-{scale}" + ("-audit" if audit else "")
 
 
+def _q_sweep_setup(law, audit):
+    """(name, cells, nets, finder options) of a law's sweep or of its audit."""
+    kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
+              "lifted_branches": Q_BRANCHES}
+    cells, nets = _q_cells(law), Q_NETS
+    if audit:
+        kwargs["lifted_exhaust"] = True
+        cells = [c for c in cells if c["width"] == AUDIT_WIDTH and c["depth"] in AUDIT_DEPTHS]
+        nets = AUDIT_NETS
+    return q_sweep_name(law, audit), cells, nets, kwargs
+
+
+def _archived_sweep(law, audit):
+    """What the committed archive holds of a sweep (validation.load_sweep): finished cells,
+    and the others in ``pending``; every cell pending when there is no archive yet."""
+    import tempfile
+
+    from validation import SweepResult, load_sweep, restore_checkpoint
+    from validation.sweep import fixed_point_cell
+    name, cells, nets, kwargs = _q_sweep_setup(law, audit)
+    with tempfile.TemporaryDirectory() as tmp:
+        if restore_checkpoint(ARCHIVE / name, Path(tmp) / name):
+            return load_sweep(fixed_point_cell, cells, nets=nets, seed=Q_SEED, checkpoint=Path(tmp) / name,
+                              **kwargs)
+    return SweepResult(config={"nets": nets, "seed": Q_SEED, "cells": cells}, config_hash="", cells=(),
+                       pending=tuple((c, 0) for c in cells))
+
+
+def pending_cells(res):
+    """The unfinished cells of an archived sweep, e.g. ['N=30 L=6 (12 of 60)']."""
+    return [f"N={c['width']} L={c['depth']} ({k} of {res.config['nets']})" for c, k in res.pending]
+
+
 def q_sweep(law, workers=None, audit=False):
     """The checkpointed sweep of one law of ``Q_SWEEPS`` (resumes where it stopped), or
-    with ``audit`` its audit (``AUDIT_NETS``; the same networks and finder, lifted_exhaust).
+    with ``audit`` its audit (``AUDIT_NETS``; the same networks and finder, lifted_exhaust);
+    with ``FROM_ARCHIVE`` only what its archive holds (``_archived_sweep``).
 
     Its finished networks are also archived in ``ARCHIVE`` (committed), and a checkout
     without the (ignored) checkpoint directory restores it from there, so a sweep of many
@@ -211,16 +250,11 @@ def q_sweep(law, workers=None, audit=False):
 
     from validation import ForeignCheckpoint, archive_checkpoint, carry_checkpoint, restore_checkpoint
     from validation.sweep import fixed_point_cell, run_sweep
-    name = q_sweep_name(law, audit)
+    if FROM_ARCHIVE:
+        return _archived_sweep(law, audit)
+    name, cells, nets, kwargs = _q_sweep_setup(law, audit)
     checkpoint = FP / "checkpoints" / name
     restore_checkpoint(ARCHIVE / name, checkpoint)
-    kwargs = {"starts": Q_STARTS, "newton_starts": Q_NEWTON, "lifted_paths": Q_LIFTED,
-              "lifted_branches": Q_BRANCHES}
-    cells, nets = _q_cells(law), Q_NETS
-    if audit:
-        kwargs["lifted_exhaust"] = True
-        cells = [c for c in cells if c["width"] == AUDIT_WIDTH and c["depth"] in AUDIT_DEPTHS]
-        nets = AUDIT_NETS
 
     archived = time.monotonic()
 
@@ -267,10 +301,18 @@ def q_curves():
     axes = fig.subplots(2, 2).ravel()
     results = []
     for ax, law in zip(axes, Q_SWEEPS):
-        rows = q_rows(law)
+        rows, pending = q_rows(law), pending_cells(q_sweep(law))
         label = (f"s = {law['s']:g} (sigma_w = s N)" if "s" in law else f"sigma_w = {law['sigma_w']:g}")
-        plot_q_curves(rows, ax=ax, title=f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}")
-        results.append({"law": law, "rows": rows})
+        title = f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}"
+        if pending:
+            title += f"\n{len(pending)} cells still running, left out"
+        if rows:
+            plot_q_curves(rows, ax=ax, title=title)
+        else:
+            ax.set_title(title, fontsize=9)
+            ax.text(0.5, 0.5, "no cell finished yet", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        results.append({"law": law, "rows": rows, "pending": pending})
     fig.savefig(FP / "q_curves.png", dpi=120)
     (FP / "q_curves.json").write_text(json.dumps(
         {"esd_version": esd.__version__, "nets": Q_NETS, "starts": Q_STARTS,
@@ -282,9 +324,10 @@ def q_completeness():
     """Per Cauchy cell of Q_SWEEPS: how often the finder's index sum is 1, and what the
     networks where it is not have in common (the sign of the
     miss, networks with no point at all, points found only in lifted coordinates)."""
-    rows = []
+    rows, pending = [], []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         res = q_sweep(law)
+        pending += [f"s={law['s']:g} {p}" for p in pending_cells(res)]
         for c in res.cells:
             recs = list(c.records)
             off = [r for r in recs if r["index_sum"] != 1]
@@ -299,7 +342,7 @@ def q_completeness():
                          "mean_q_all": float(np.mean([r["q_all"] for r in recs]))})
     (FP / "q_completeness.json").write_text(json.dumps(
         {"esd_version": esd.__version__, "lifted_paths": Q_LIFTED,
-         "rows": rows}, indent=1, sort_keys=True))
+         "rows": rows, "pending": pending}, indent=1, sort_keys=True))
     lines = ["| s | N | L | index sum 1 | off (>1, <1) | no point | with lifted points "
              "| homotopy paths | mean Q_all |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -307,7 +350,11 @@ def q_completeness():
                      f"| {r['index_sum_ok']:.2f} | {r['off']} ({r['off_above_1']}, {r['off_below_1']}) "
                      f"| {r['no_point']} | {r['with_lifted_points']} | {r['mean_homotopy_paths']:.1f} "
                      f"| {r['mean_q_all']:.2f} |")
-    (FP / "q_completeness.md").write_text("\n".join(lines) + "\n")
+    (FP / "q_completeness.md").write_text("\n".join(lines + _pending_lines(pending)) + "\n")
+
+
+def _pending_lines(pending):
+    return ["", "Still running, left out: " + ", ".join(pending) + "."] if pending else []
 
 
 def q_audit():
@@ -316,11 +363,16 @@ def q_audit():
     Kac-Rice estimate (from its cache, where computed)."""
     from validation import audit_cell
     cache = json.loads(KR_CACHE.read_text()) if KR_CACHE.exists() else {}
-    rows = []
+    rows, pending = [], []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
         sweep = {(c.cell["width"], c.cell["depth"]): c.records for c in q_sweep(law).cells}
-        for c in q_sweep(law, audit=True).cells:
+        audit = q_sweep(law, audit=True)
+        pending += [f"s={law['s']:g} {p}" for p in pending_cells(audit)]
+        for c in audit.cells:
             width, depth = c.cell["width"], c.cell["depth"]
+            if (width, depth) not in sweep:
+                pending.append(f"s={law['s']:g} N={width} L={depth} (its sweep cell)")
+                continue
             out = audit_cell(sweep[width, depth], c.records)
             kr = cache.get(_kac_rice_key(law, width, depth), {})
             row = {"s": law["s"], "width": width, "depth": depth, **out, "kac_rice_ess": kr.get("ess")}
@@ -333,7 +385,7 @@ def q_audit():
     judged = [r[f"kac_rice_{k}_within"] for r in rows for k in ("q_all", "q_stable")
               if r[f"kac_rice_{k}_within"] is not None]
     (FP / "q_audit.json").write_text(json.dumps(
-        {"esd_version": esd.__version__, "audit_nets": AUDIT_NETS, "rows": rows,
+        {"esd_version": esd.__version__, "audit_nets": AUDIT_NETS, "rows": rows, "pending": pending,
          "kac_rice_within_share": float(np.mean(judged)) if judged else None}, indent=1, sort_keys=True))
     lines = ["| s | N | L | sweep Q_all | audited Q_all | raised (max) | sweep Q_stable | audited Q_stable "
              "| audit index sum 1 | Kac-Rice E[Q_all] | Kac-Rice E[Q_stable] | ESS |",
@@ -350,7 +402,7 @@ def q_audit():
                      f"| {'—' if r['kac_rice_ess'] is None else format(r['kac_rice_ess'], '.0f')} |")
     if judged:
         lines.append(f"\nKac-Rice within the audited estimate (2-SE bands meet, ✓): {sum(judged)} of {len(judged)}.")
-    (FP / "q_audit.md").write_text("\n".join(lines) + "\n")
+    (FP / "q_audit.md").write_text("\n".join(lines + _pending_lines(pending)) + "\n")
     laws = sorted({r["s"] for r in rows})
     fig = Figure(figsize=(5.5 * len(laws), 4), layout="constrained")
     for ax, s_val in zip(np.atleast_1d(fig.subplots(1, len(laws))), laws):
@@ -434,8 +486,9 @@ def kac_rice_table():
     from validation import kac_rice
     from validation.tails import PARETO_K_RELIABLE
     cache = json.loads(KR_CACHE.read_text()) if KR_CACHE.exists() else {}
-    rows = []
+    rows, pending = [], []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
+        pending += [f"s={law['s']:g} {p}" for p in pending_cells(q_sweep(law))]
         for m in q_rows(law):
             sigma_w = law["s"] * m["width"]
             key = _kac_rice_key(law, m["width"], m["depth"])
@@ -512,7 +565,7 @@ def kac_rice_table():
     (FP / "cauchy_kac_rice.json").write_text(json.dumps(
         {"esd_version": esd.__version__, "samples": KR_SAMPLES, "seed": KR_SEED,
          "min_ess": KR_MIN_ESS, "pareto_k_reliable": PARETO_K_RELIABLE,
-         "share_within_error_bars": share, "rows": rows}, indent=1, sort_keys=True))
+         "share_within_error_bars": share, "rows": rows, "pending": pending}, indent=1, sort_keys=True))
     lines = ["| s | N | L | measured Q_all (CI) | Kac-Rice E[Q_all] | measured Q_stable (CI) "
              "| Kac-Rice E[Q_stable] | index ok | ESS | Pareto k |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -530,7 +583,7 @@ def kac_rice_table():
         if sh["cells"]:
             lines.append(f"within error bars ({name}, {sh['cells']} cells): Q_all "
                          f"{sh['q_all_within']:.0%}, Q_stable {sh['q_stable_within']:.0%}")
-    (FP / "cauchy_kac_rice.md").write_text("\n".join(lines) + "\n")
+    (FP / "cauchy_kac_rice.md").write_text("\n".join(lines + _pending_lines(pending)) + "\n")
 
 
 def basin_map():
@@ -685,7 +738,7 @@ def trained_networks():
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Regenerate the figures in figures/.")
-    parser.add_argument("--only", choices=["theory", "fixed-points", "kac-rice", "audit", "q-prediction",
+    parser.add_argument("--only", choices=["theory", "fixed-points", "q-curves", "kac-rice", "audit", "q-prediction",
                                            "lifted", "heavy", "trained"],
                         default=None)
     parser.add_argument("--sweep", choices=[q_sweep_name(law) for law in Q_SWEEPS], default=None,
@@ -693,11 +746,17 @@ if __name__ == "__main__":
     parser.add_argument("--audit", action="store_true",
                         help="with --sweep: run (or resume) that sweep's audit (AUDIT_NETS networks per "
                              "audited cell, lifted_exhaust) instead")
+    parser.add_argument("--archived", action="store_true",
+                        help="draw the Q figures from the committed sweep archives as they stand, computing "
+                             "no sweep: unfinished cells are left out and listed as pending")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes for --sweep (default: the CPUs available)")
     args = parser.parse_args()
     if args.audit and args.sweep is None:
         parser.error("--audit needs --sweep NAME")
+    if args.archived and args.sweep is not None:
+        parser.error("--archived draws figures; --sweep runs one: use one of them")
+    FROM_ARCHIVE = args.archived
     if args.sweep is not None:
         if args.only is not None:
             parser.error("--sweep runs one sweep alone: drop --only")
@@ -720,6 +779,8 @@ if __name__ == "__main__":
         q_prediction_heavy()
         kac_rice_table()
         q_completeness()
+    if only == "q-curves":
+        q_curves()
     if only == "kac-rice":
         kac_rice_table()
         q_completeness()

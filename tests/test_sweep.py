@@ -27,7 +27,7 @@ from validation.qstats import q_statistics, summarize, wilson_interval
 from validation.cells import cell_id, make_grid, network_seed, parse_range
 from validation.checkpoint import (CheckpointError, CorruptedCheckpoint, ForeignCheckpoint, archive_checkpoint,
                                   restore_checkpoint)
-from validation.sweep import fixed_point_cell, run_sweep
+from validation.sweep import fixed_point_cell, load_sweep, run_sweep
 
 CELLS = make_grid(width=[4, 16], weights=["cauchy", "gaussian"])
 NETS = 5
@@ -282,6 +282,35 @@ def test_resume_after_sigkill(reference, tmp_path):
     resumed = run_sweep(slow_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
     assert _records(resumed) == _records(reference) and resumed.statistics == reference.statistics
     assert resumed.computed == len(CELLS) * NETS - finished * NETS - journalled
+
+
+def test_load_sweep_reads_finished_cells_and_lists_pending(reference, tmp_path, monkeypatch):
+    """load_sweep computes and writes nothing: the finished cells equal the full sweep's,
+    the cell in progress is pending with its journalled count, untouched cells with 0; a
+    live writer's exclusive lock, a foreign config and a directory without a sweep are refused."""
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", (cell_id(CELLS[2]), 3))
+    with pytest.raises(RuntimeError):
+        run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", None)
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    loaded = load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path)
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+    assert loaded.cells == reference.cells[:2] and loaded.computed == 0
+    assert loaded.statistics == reference.statistics[:2]
+    assert loaded.pending == ((CELLS[2], 3), (CELLS[3], 0))
+    assert loaded.to_dict(records=False)["pending"][0] == {"cell": CELLS[2], "networks_finished": 3}
+    assert reference.to_dict(records=False)["pending"] == []
+    full = run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
+    assert load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path).cells == full.cells
+    with pytest.raises(ForeignCheckpoint, match="seed"):
+        load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED + 1, checkpoint=tmp_path)
+    with pytest.raises(CheckpointError, match="no manifest.json"):
+        load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path / "empty")
+    with open(tmp_path / ".lock", "a") as held:
+        import fcntl
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CheckpointError, match="in use"):
+            load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path)
 
 
 def test_grown_grid_reuses_finished_cells(reference, tmp_path):

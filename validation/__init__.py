@@ -20,7 +20,7 @@ from .networks import LayeredNetwork, Network, load_network
 from .qaudit import AuditMismatch, audit_cell, audited_mean
 from .qstats import q_statistics
 from .sampling import LAWS, sample_layered, sample_network, stationary_inputs
-from .sweep import SweepResult, fixed_point_cell, run_sweep
+from .sweep import SweepResult, fixed_point_cell, load_sweep, run_sweep
 
 __all__ = [
     "CheckpointError", "CorruptedCheckpoint", "ForeignCheckpoint", "archive_checkpoint", "restore_checkpoint",
@@ -31,5 +31,5 @@ __all__ = [
     "LiftedFixedPoints", "lifted_fixed_points",
     "KacRiceEstimate", "kac_rice", "Simulation", "simulate", "q_statistics",
     "AuditMismatch", "audit_cell", "audited_mean",
-    "SweepResult", "carry_checkpoint", "fixed_point_cell", "make_grid", "parse_range", "run_sweep",
+    "SweepResult", "carry_checkpoint", "fixed_point_cell", "load_sweep", "make_grid", "parse_range", "run_sweep",
 ]

@@ -33,7 +33,7 @@ from .executors import _check_scheduler, _completed, _open_backend
 from .qstats import q_statistics
 from .sampling import sample_network
 
-__all__ = ["CellResult", "SweepResult", "run_sweep", "fixed_point_cell"]
+__all__ = ["CellResult", "SweepResult", "run_sweep", "load_sweep", "fixed_point_cell"]
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -53,12 +53,16 @@ class SweepResult:
     ``config`` is the checkpoint config plus ``cells``, the grid of this run in the order
     given. ``computed`` counts the networks computed by this call (the rest were read
     from the checkpoint); it is bookkeeping, left out of equality and of :meth:`to_dict`.
+    ``pending`` is empty after :func:`run_sweep`; from :func:`load_sweep` it holds
+    ``(cell, networks finished)`` for each cell of the grid not finished yet (left out of
+    ``cells``).
     """
 
     config: dict
     config_hash: str
     cells: tuple
     computed: int = field(default=0, compare=False)
+    pending: tuple = ()
 
     @cached_property
     def statistics(self) -> list[dict]:
@@ -80,7 +84,8 @@ class SweepResult:
             if statistics:
                 entry["statistics"] = self.statistics[k]
             cells.append(entry)
-        return {"config": self.config, "config_hash": self.config_hash, "cells": cells}
+        return {"config": self.config, "config_hash": self.config_hash, "cells": cells,
+                "pending": [{"cell": cell, "networks_finished": k} for cell, k in self.pending]}
 
 
 # -- sweep -------------------------------------------------------------------------------------
@@ -243,6 +248,36 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
         cells=tuple(CellResult(cell, cid, tuple(done[cid][i] for i in range(nets))) for cell, cid in zip(cells, ids)),
         computed=computed,
     )
+
+
+def load_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint, **cell_kwargs) -> SweepResult:
+    """What ``checkpoint`` holds of the sweep :func:`run_sweep` would run with these
+    arguments, computing and writing nothing (a shared lock: a sweep may not be writing it).
+
+    Returns a :class:`SweepResult` whose ``cells`` are the finished cells, in the order
+    given, and whose ``pending`` lists the others with their count of finished networks.
+    Figures drawn from it while the sweep still runs leave the pending cells out, rather
+    than show cells of the networks that happened to finish first.
+
+    Raises :class:`~validation.checkpoint.CheckpointError` when the directory holds no
+    sweep, and ``ForeignCheckpoint`` or ``CorruptedCheckpoint`` as :func:`run_sweep` does.
+    """
+    config, config_hash = _sweep_config(cell_fn, nets, seed, cell_kwargs)
+    cells = _check_cells(cells)
+    store = _Checkpoint(checkpoint, config, config_hash, cells, overwrite=False, read_only=True)
+    finished, pending = [], []
+    try:
+        for cell in cells:
+            cid = cell_id(cell)
+            done = store.load(cell, cid)
+            if len(done) == config["nets"]:
+                finished.append(CellResult(cell, cid, tuple(done[i] for i in range(config["nets"]))))
+            else:
+                pending.append((cell, len(done)))
+    finally:
+        store.close()
+    return SweepResult(config={**config, "cells": cells}, config_hash=config_hash, cells=tuple(finished),
+                       pending=tuple(pending))
 
 
 # -- the fixed-point cell -------------------------------------------------------------------------
