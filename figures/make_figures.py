@@ -284,12 +284,11 @@ def q_sweep(law, workers=None, audit=False):
             archive_checkpoint(checkpoint, ARCHIVE / name)
 
 
-def q_rows(law):
-    """The measured rows (esd.cli.q.q_row) of one law's sweep, one per (width, depth) cell.
-    Each consumer reads its own laws' sweeps, so the Cauchy comparisons do not wait on the
-    Gaussian sweeps."""
+def q_rows(res):
+    """The measured rows (esd.cli.q.q_row) of a sweep result, one per finished (width, depth)
+    cell. Each consumer reads its own laws' sweeps, so the Cauchy comparisons do not wait on
+    the Gaussian sweeps."""
     from esd.cli.q import q_row
-    res = q_sweep(law)
     return [q_row(c.cell["width"], c.cell["depth"], st) for c, st in zip(res.cells, res.statistics)]
 
 
@@ -301,7 +300,8 @@ def q_curves():
     axes = fig.subplots(2, 2).ravel()
     results = []
     for ax, law in zip(axes, Q_SWEEPS):
-        rows, pending = q_rows(law), pending_cells(q_sweep(law))
+        res = q_sweep(law)
+        rows, pending = q_rows(res), pending_cells(res)
         label = (f"s = {law['s']:g} (sigma_w = s N)" if "s" in law else f"sigma_w = {law['sigma_w']:g}")
         title = f"sigmoid, {law['weights']}, {label}, sigma_b = {law['sigma_b']:g}"
         if pending:
@@ -441,7 +441,7 @@ def q_prediction_heavy():
     width = hp["width"]
     sigma_w = hp["s"] * width
     law = next(law for law in Q_SWEEPS if law["weights"] == hp["weights"] and law.get("s") == hp["s"])
-    measured = [r for r in q_rows(law) if r["width"] == width and r["depth"] in hp["depths"]]
+    measured = [r for r in q_rows(q_sweep(law)) if r["width"] == width and r["depth"] in hp["depths"]]
     seeds = np.random.SeedSequence(hp["seed"]).spawn(len(hp["depths"]))
     rows = []
     for depth, seed in zip(hp["depths"], seeds):
@@ -488,8 +488,9 @@ def kac_rice_table():
     cache = json.loads(KR_CACHE.read_text()) if KR_CACHE.exists() else {}
     rows, pending = [], []
     for law in (law for law in Q_SWEEPS if law["weights"] == "cauchy"):
-        pending += [f"s={law['s']:g} {p}" for p in pending_cells(q_sweep(law))]
-        for m in q_rows(law):
+        res = q_sweep(law)
+        pending += [f"s={law['s']:g} {p}" for p in pending_cells(res)]
+        for m in q_rows(res):
             sigma_w = law["s"] * m["width"]
             key = _kac_rice_key(law, m["width"], m["depth"])
             if key not in cache:
