@@ -287,7 +287,7 @@ def test_resume_after_sigkill(reference, tmp_path):
 def test_load_sweep_reads_finished_cells_and_lists_pending(reference, tmp_path, monkeypatch):
     """load_sweep computes and writes nothing: the finished cells equal the full sweep's,
     the cell in progress is pending with its journalled count, untouched cells with 0; a
-    live writer's exclusive lock, a foreign config and a directory without a sweep are refused."""
+    foreign config and a directory without a sweep are refused."""
     monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", (cell_id(CELLS[2]), 3))
     with pytest.raises(RuntimeError):
         run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
@@ -306,11 +306,26 @@ def test_load_sweep_reads_finished_cells_and_lists_pending(reference, tmp_path, 
         load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED + 1, checkpoint=tmp_path)
     with pytest.raises(CheckpointError, match="no manifest.json"):
         load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path / "empty")
+
+
+def test_load_sweep_reads_a_checkpoint_a_live_sweep_writes(reference, tmp_path, monkeypatch):
+    """With the writer's exclusive lock held and a torn last journal line (a line being
+    written), load_sweep reads the finished cells and the complete journal lines."""
+    fcntl = pytest.importorskip("fcntl")
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", (cell_id(CELLS[1]), 2))
+    with pytest.raises(RuntimeError):
+        run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
+    journal = tmp_path / f"cell-{cell_id(CELLS[1])}.partial.jsonl"
+    with open(journal, "ab") as f:
+        f.write(b'{"net": 2, "rec')
     with open(tmp_path / ".lock", "a") as held:
-        import fcntl
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(CheckpointError, match="in use"):
-            load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path)
+        with pytest.raises(CheckpointError, match="in use"):   # a second writer is still refused
+            run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
+        loaded = load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path)
+    assert loaded.cells == reference.cells[:1]
+    assert [k for _, k in loaded.pending] == [2, 0, 0]
+    assert journal.read_bytes().endswith(b'{"net": 2, "rec')      # the reader truncated nothing
 
 
 def test_grown_grid_reuses_finished_cells(reference, tmp_path):
@@ -566,3 +581,21 @@ def test_fixed_point_cell_validates_its_cell():
     with pytest.raises(InvalidParameter, match=r"missing \['sigma_b'.*unknown \['N'\]"):
         fixed_point_cell({"activation": "tanh", "weights": "cauchy", "sigma_w": 1.0, "N": 4},
                          0, network_seed(0, {}, 0))
+
+
+def test_load_sweep_sees_a_cell_finished_between_its_two_reads(reference, tmp_path, monkeypatch):
+    """A writer that finishes a cell (cell file written, then journal dropped) after the reader
+    found no cell file still gives the reader the whole cell, not an empty journal."""
+    from validation import checkpoint
+    run_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, workers=1, progress=False, checkpoint=tmp_path)
+    cell_file = tmp_path / f"cell-{cell_id(CELLS[0])}.json"
+    aside = cell_file.rename(tmp_path / "aside")
+    read_journal = checkpoint._Checkpoint._read_journal
+
+    def finished_meanwhile(self, cid):
+        if cid == cell_id(CELLS[0]) and aside.exists():
+            aside.rename(cell_file)
+        return read_journal(self, cid)
+    monkeypatch.setattr(checkpoint._Checkpoint, "_read_journal", finished_meanwhile)
+    loaded = load_sweep(toy_cell, CELLS, nets=NETS, seed=SEED, checkpoint=tmp_path)
+    assert loaded.cells == reference.cells and loaded.pending == ()

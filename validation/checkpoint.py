@@ -113,7 +113,10 @@ class _Checkpoint:
     """A locked checkpoint directory for one config (see the module docstring)."""
 
     def __init__(self, path, config: dict, config_hash: str, cells: list, *, overwrite: bool,
-                 read_only: bool = False):
+                 read_only: bool = False, lock: bool = True):
+        """``read_only`` reads under a shared lock, which keeps a writer out meanwhile; with
+        ``lock=False`` as well it takes no lock, to read a checkpoint a live sweep writes
+        (its cell files appear whole, by rename, and a torn last journal line is skipped)."""
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidParameter("checkpoint", os.fspath(path), "must be a directory (created if missing)")
@@ -124,6 +127,12 @@ class _Checkpoint:
         self.nets = config["nets"]
         self.read_only = read_only
         self._journals = {}
+        if not lock:
+            if not read_only:
+                raise ValueError("only a read-only checkpoint may be opened without its lock")
+            self._lock = None
+            self._check_manifest(config)
+            return
         self._lock = open(self.path / _LOCK, "a")
         try:
             if fcntl is not None:
@@ -149,7 +158,8 @@ class _Checkpoint:
         for f in self._journals.values():
             f.close()
         self._journals.clear()
-        self._lock.close()  # releases the flock
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
 
     def _read_json(self, file: Path):
         try:
@@ -209,7 +219,12 @@ class _Checkpoint:
                 # A journal left when the run died between writing the cell and removing it.
                 self._journal_file(cid).unlink(missing_ok=True)
             return dict(enumerate(records))
-        return self._read_journal(cid)
+        done = self._read_journal(cid)
+        if self.read_only and len(done) < self.nets and file.exists():
+            # a live writer finished the cell between the two reads (it writes the cell, then
+            # drops the journal)
+            return dict(enumerate(self._read_cell(file, cell, cid)))
+        return done
 
     def _read_cell(self, file: Path, cell: dict, cid: str) -> list:
         data = self._read_json(file)
@@ -231,9 +246,10 @@ class _Checkpoint:
 
     def _read_journal(self, cid: str) -> dict[int, dict]:
         file = self._journal_file(cid)
-        if not file.exists():
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
             return {}
-        raw = file.read_bytes()
         complete, newline, torn = raw.rpartition(b"\n")
         if torn and not self.read_only:
             # Every line is written with its newline in one write: a last line without one

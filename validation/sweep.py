@@ -252,7 +252,8 @@ def run_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint=None, schedule
 
 def load_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint, **cell_kwargs) -> SweepResult:
     """What ``checkpoint`` holds of the sweep :func:`run_sweep` would run with these
-    arguments, computing and writing nothing (a shared lock: a sweep may not be writing it).
+    arguments, computing and writing nothing. The sweep may be running meanwhile: its
+    finished cells are read whole and its journals up to their last complete line.
 
     Returns a :class:`SweepResult` whose ``cells`` are the finished cells, in the order
     given, and whose ``pending`` lists the others with their count of finished networks.
@@ -264,7 +265,7 @@ def load_sweep(cell_fn, cells, *, nets: int, seed: int, checkpoint, **cell_kwarg
     """
     config, config_hash = _sweep_config(cell_fn, nets, seed, cell_kwargs)
     cells = _check_cells(cells)
-    store = _Checkpoint(checkpoint, config, config_hash, cells, overwrite=False, read_only=True)
+    store = _Checkpoint(checkpoint, config, config_hash, cells, overwrite=False, read_only=True, lock=False)
     finished, pending = [], []
     try:
         for cell in cells:
