@@ -25,6 +25,8 @@ reproducible bytes, small enough to commit beside the results they make, and
 :func:`restore_checkpoint` unpacks such an archive into a fresh directory, so that a sweep
 resumes on another machine or in a new clone.
 
+A reader (:func:`validation.sweep.load_sweep`) takes no lock and may read while a sweep
+writes: cell files appear whole by rename, and a journal is read up to its last complete line.
 A checkpoint is never reused silently: a different config raises
 :class:`ForeignCheckpoint`, an unreadable or modified file :class:`CorruptedCheckpoint`
 (``overwrite=True`` discards the sweep's files and starts again).
