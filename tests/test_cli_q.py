@@ -47,6 +47,23 @@ def test_fixed_points_checkpoint_resumes_identically(tmp_path, capsys):
     assert res.returncode == 2 and "checkpoint" in res.stderr.lower()
 
 
+def test_fixed_points_status_reports_without_computing(tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    assert main([*FP, "--depth", "1", "--checkpoint", ck]) == 0
+    done = json.loads(capsys.readouterr().out)
+    files = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert main([*FP, "--depth", "1,2", "--checkpoint", ck, "--status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["results"] == done["results"]
+    assert status["pending"] == [{"width": 8, "depth": 2, "networks_finished": 0}]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == files      # nothing computed
+    assert main([*[a for a in FP if a != "--json"], "--depth", "1,2", "--checkpoint", ck, "--status"]) == 0
+    assert "running: 0 of 4 networks" in capsys.readouterr().out
+    seedless = [a for i, a in enumerate(FP) if a != "--seed" and FP[i - 1] != "--seed"]
+    res = run(*seedless, "--depth", "1", "--checkpoint", ck, "--status")
+    assert res.returncode == 2 and "--seed" in res.stderr
+
+
 def test_homotopy_paths_reach_the_finder(capsys):
     # The N = 20, s = 3, L = 3 network of test_fixedpoints: Newton alone leaves index sum 0.
     base = ["fixed-points", "--activation", "sigmoid", "--weights", "cauchy", "--sigma-w", "60",

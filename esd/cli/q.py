@@ -54,7 +54,7 @@ def q_row(width, depth, stats):
 def cmd_fixed_points(args):
     import numpy as np
 
-    from validation import fixed_point_cell, make_grid, run_sweep
+    from validation import fixed_point_cell, load_sweep, make_grid, run_sweep
 
     start = time.perf_counter()
     options = {"starts": args.starts}
@@ -69,6 +69,9 @@ def cmd_fixed_points(args):
         if not (args.lifted_paths or args.lifted_branches):
             raise InvalidParameter("lifted-exhaust", True, "needs --lifted-branches or --lifted-paths > 0")
         options["lifted_exhaust"] = True
+    if args.status and (args.checkpoint is None or args.seed is None):
+        raise InvalidParameter("status", True, "needs --checkpoint DIR and the --seed of the sweep to report on")
+    pending = None
     if args.weights_file:
         rows, params = _one_file(args, options)
     else:
@@ -82,15 +85,23 @@ def cmd_fixed_points(args):
         if args.tied:
             base["tied"] = True
         cells = [dict(base, **c) for c in make_grid(width=widths, depth=depths)]
-        result = run_sweep(fixed_point_cell, cells, nets=args.nets, seed=seed,
-                           checkpoint=args.checkpoint, scheduler=args.scheduler,
-                           workers=args.workers, progress=not args.json,
-                           overwrite=args.overwrite, **options)
+        if args.status:
+            result = load_sweep(fixed_point_cell, cells, nets=args.nets, seed=seed,
+                                checkpoint=args.checkpoint, **options)
+            pending = [{"width": c["width"], "depth": c["depth"], "networks_finished": k}
+                       for c, k in result.pending]
+        else:
+            result = run_sweep(fixed_point_cell, cells, nets=args.nets, seed=seed,
+                               checkpoint=args.checkpoint, scheduler=args.scheduler,
+                               workers=args.workers, progress=not args.json,
+                               overwrite=args.overwrite, **options)
         rows = [q_row(c.cell["width"], c.cell["depth"], s)
                 for c, s in zip(result.cells, result.statistics)]
         params = {**base, "widths": widths, "depths": depths, "nets": args.nets,
                   "seed": seed, "checkpoint": args.checkpoint, **options}
     out = {"params": params, "results": rows, "seconds": time.perf_counter() - start}
+    if pending is not None:
+        out["pending"] = pending
     if args.plot:
         from esd.plots import plot_q_curves
         plot_q_curves(rows, args.plot, title=title(args, depth=False))
@@ -228,6 +239,9 @@ def _render_fixed_points(out):
               f"{r['q_stable']['median']:>7.1f} {r['q_all']['mean']:>11.3f} {r['p_multi']:>7.3f} "
               f"{r['periodic_fraction']:>9.4f} {r['unresolved_fraction']:>10.4f} "
               f"{r['index_sum_ok']:>9.3f}")
+    for c in out.get("pending", []):
+        print(f"{c['width']:>5} {c['depth']:>4}  running: {c['networks_finished']} of "
+              f"{out['params']['nets']} networks")
     print(f"{len(out['results'])} cells in {out['seconds']:.1f} s")
 
 
@@ -390,6 +404,9 @@ def add_parsers(sub) -> None:
                    help="save each finished cell in DIR and resume from it")
     g.add_argument("--overwrite", action="store_true",
                    help="discard the results in --checkpoint DIR instead of resuming")
+    g.add_argument("--status", action="store_true",
+                   help="with --checkpoint DIR and --seed: report what the sweep has finished, computing "
+                        "nothing (safe while it runs); unfinished cells are listed under 'pending'")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask scheduler (tcp://host:port) or 'local' (a local Dask cluster)")
     g.add_argument("--workers", type=int_at_least("workers", 1), default=None,
