@@ -69,8 +69,8 @@ def cmd_fixed_points(args):
         if not (args.lifted_paths or args.lifted_branches):
             raise InvalidParameter("lifted-exhaust", True, "needs --lifted-branches or --lifted-paths > 0")
         options["lifted_exhaust"] = True
-    if args.status and (args.checkpoint is None or args.seed is None):
-        raise InvalidParameter("status", True, "needs --checkpoint DIR and the --seed of the sweep to report on")
+    if args.status and (args.checkpoint is None or args.seed is None or args.weights_file):
+        raise InvalidParameter("status", True, "reports on a sweep: needs --checkpoint DIR, its --seed, no --weights-file")
     pending = None
     if args.weights_file:
         rows, params = _one_file(args, options)
