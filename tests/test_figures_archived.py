@@ -65,3 +65,30 @@ def test_finished_cells_are_drawn_and_the_rest_listed(figures, tmp_path):
     curves = json.loads((tmp_path / "q_curves.json").read_text())["results"][0]
     assert [(r["width"], r["depth"]) for r in curves["rows"]] == [(3, 1)]
     assert (tmp_path / "q_curves.png").stat().st_size > 0
+
+
+def test_an_audited_cell_is_judged_against_its_audited_estimate(figures, tmp_path, monkeypatch):
+    from validation import audit_cell
+    for name, value in {"AUDIT_WIDTH": 3, "AUDIT_DEPTHS": (1,), "AUDIT_NETS": 2}.items():
+        monkeypatch.setattr(figures, name, value)
+    _archive_first_cell(figures, tmp_path)
+    law = figures.Q_SWEEPS[0]
+    name, cells, nets, kwargs = figures._q_sweep_setup(law, audit=True)
+    run_sweep(fixed_point_cell, cells, nets=nets, seed=figures.Q_SEED, checkpoint=tmp_path / "ck-audit",
+              workers=1, progress=False, **kwargs)
+    archive_checkpoint(tmp_path / "ck-audit", figures.ARCHIVE / name)
+    figures.kac_rice_table()
+    row, = json.loads((tmp_path / "cauchy_kac_rice.json").read_text())["rows"]
+    sweep = figures.q_sweep(law).cells[0].records
+    expected = audit_cell(sweep, figures.q_sweep(law, audit=True).cells[0].records)
+    for key in ("q_all", "q_stable"):
+        assert row[f"audited_{key}"] == {k: expected[key][k] for k in ("value", "stderr")}
+        assert row[f"{key}_within_best"] == figures._bands_meet(row[f"kac_rice_{key}"], expected[key])
+    table = (tmp_path / "cauchy_kac_rice.md").read_text()
+    assert f"| {expected['q_all']['value']:.2f} ± {expected['q_all']['stderr']:.2f}" in table
+
+
+def test_bands_meet_is_the_two_standard_error_overlap(figures):
+    est = {"value": 3.0, "stderr": 0.25}
+    assert figures._bands_meet(est, {"value": 6.0, "stderr": 1.25})          # 3.0 <= 2 * 1.5
+    assert not figures._bands_meet(est, {"value": 6.1, "stderr": 1.25})
