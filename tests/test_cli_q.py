@@ -162,8 +162,13 @@ def test_predict_q_kac_rice_mc_json_and_measured(tmp_path, capsys):
         for key in ("expected_q_all", "expected_q_stable", "index_mean"):
             assert set(r[key]) == {"value", "stderr"}
         assert abs(r["index_mean"]["value"] - 1.0) <= 3 * r["index_mean"]["stderr"] + 1e-9
-        assert r["ess"] > 100
+        assert r["ess"] > 100 and r["ess_stable"] > 100 and r["reliable_stable"]
     assert all(c["within_error_bars"] for c in out["comparison"]) and len(out["comparison"]) == 4
+    assert all(c["q_stable_within_error_bars"] for c in out["comparison"])
+    assert main(["predict-q", "--method", "kac-rice-mc", *base, "--samples", "2000",
+                 "--measured", str(measured)]) == 0
+    text = capsys.readouterr().out
+    assert "k stable" in text and text.count("Q_stable 1.000") == 4, text
 
 
 def test_predict_q_kac_rice_mc_refuses_orthogonal_weights(capsys):

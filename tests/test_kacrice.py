@@ -76,6 +76,23 @@ def test_a_wrong_conditioning_breaks_the_cauchy_index():
     assert [right.reliable, r.reliable] == [True, False], (right.pareto_k, r.pareto_k)
 
 
+def test_q_stable_has_its_own_light_tail():
+    # Cauchy s = 3, N = 10, L = 4: unstable points with huge |det(I - J)| make the weights of
+    # E[Q_all] heavy-tailed (measured k 0.97); those of E[Q_stable] have |det| <= 2^N.
+    r = kac_rice("sigmoid", 30.0, 0.5, 4, 10, samples=4000, weights="cauchy", seed=5)
+    assert not r.reliable and r.reliable_stable, (r.pareto_k, r.pareto_k_stable)
+    assert r.ess_stable > 10 * r.ess
+    d = r.to_dict()
+    assert (d["pareto_k_stable"], d["ess_stable"], d["reliable_stable"]) == (r.pareto_k_stable, r.ess_stable, True)
+
+
+def test_q_stable_standard_error_matches_its_spread_over_seeds():
+    runs = [kac_rice("sigmoid", 30.0, 0.5, 4, 10, samples=1500, weights="cauchy", seed=s) for s in range(10)]
+    values = np.array([r.expected_q_stable["value"] for r in runs])
+    se = np.mean([r.expected_q_stable["stderr"] for r in runs])
+    assert 0.5 < np.std(values, ddof=1) / se < 2.0, (values, se)
+
+
 @pytest.mark.parametrize("alpha", [1.0, 1.5, 0.7])
 def test_stable_law_is_a_gaussian_scale_mixture(alpha):
     """sqrt(A) G with A positive (alpha/2)-stable and G ~ N(0, 2) has E cos(tS) = e^-|t|^alpha."""

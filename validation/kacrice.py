@@ -44,7 +44,12 @@ From the same samples:
 Each comes with its standard error, the effective sample size ``(sum w)^2 / sum w^2``
 of the weights ``w = prod N(u; 0, v) / q(u) |det(I - J)|`` and the Pareto shape k of
 their tail (:mod:`validation.tails`): at k >= 0.7 the standard error is not to be trusted,
-however large the ESS.
+however large the ESS. E[Q_stable] has its own ESS and k, those of ``w 1{rho(J) < 1}``:
+at a stable point every eigenvalue of J lies in the unit disc, so ``|det(I - J)| <= 2^N``
+and its weights stay light-tailed where the unstable points (``|det|`` up to 1e15) make
+those of E[Q_all] unusable (measured, Cauchy s = 1, N = 30, L = 16, eight seeds of 20,000
+samples: E[Q_all] from 4.2 to 30.3, k 1.25-1.50; E[Q_stable] 0.89-0.95, spread 0.022
+against a reported standard error of 0.019).
 
 **Stable weights** (``W_ij = sigma_w N^(-1/alpha) S``, ``b_i = sigma_b S``, S standard
 symmetric alpha-stable, Cauchy at alpha = 1). S is a gaussian scale mixture,
@@ -96,7 +101,9 @@ LAWS = ("gaussian", "cauchy", "stable")
 class KacRiceEstimate:
     """E[Q_all], E[Q_stable] and the mean index, each {value, stderr}; ``ess`` the
     effective sample size of the |det| weights and ``pareto_k`` the shape of their tail
-    (reliable below ``validation.tails.PARETO_K_RELIABLE``); ``params`` what made them."""
+    (reliable below ``validation.tails.PARETO_K_RELIABLE``); ``ess_stable`` and
+    ``pareto_k_stable`` the same for the weights of E[Q_stable] (|det| 1{rho(J) < 1});
+    ``params`` what made them."""
 
     expected_q_all: dict
     expected_q_stable: dict
@@ -105,17 +112,27 @@ class KacRiceEstimate:
     samples: int
     pareto_k: float = math.nan
     params: dict = field(default_factory=dict)
+    ess_stable: float = math.nan
+    pareto_k_stable: float = math.nan
 
     @property
     def reliable(self) -> bool:
-        """The weights' tail is light enough for the standard errors to hold."""
+        """The weights' tail is light enough for the standard errors of E[Q_all] (and of
+        the mean index) to hold."""
         return bool(self.pareto_k < PARETO_K_RELIABLE)
+
+    @property
+    def reliable_stable(self) -> bool:
+        """The same for E[Q_stable], from the tail of its own weights."""
+        return bool(self.pareto_k_stable < PARETO_K_RELIABLE)
 
     def to_dict(self) -> dict:
         return {"expected_q_all": dict(self.expected_q_all),
                 "expected_q_stable": dict(self.expected_q_stable),
                 "index_mean": dict(self.index_mean), "ess": self.ess, "samples": self.samples,
-                "pareto_k": self.pareto_k, "reliable": self.reliable, "params": dict(self.params)}
+                "pareto_k": self.pareto_k, "reliable": self.reliable,
+                "ess_stable": self.ess_stable, "pareto_k_stable": self.pareto_k_stable,
+                "reliable_stable": self.reliable_stable, "params": dict(self.params)}
 
 
 def _log_normal(u, var):
@@ -298,6 +315,10 @@ def _batch(rng, act, law, depth, n, size, scales, nu, last_layer):
     return log_p - log_q, logdet, sign, stable
 
 
+def _ess(w):
+    return float(np.sum(w) ** 2 / max(np.sum(w * w), 1e-300))
+
+
 def _mean_se(values):
     return {"value": float(np.mean(values)),
             "stderr": float(np.std(values, ddof=1) / math.sqrt(values.size))}
@@ -369,11 +390,13 @@ def kac_rice(activation, sigma_w, sigma_b, depth, width, samples=20000, *, weigh
     log_w0, logdet, sign, stable = (np.concatenate(p) for p in zip(*parts))
     log_w = log_w0 + logdet
     w_abs = np.exp(log_w)
-    ess = float(np.sum(w_abs) ** 2 / max(np.sum(w_abs * w_abs), 1e-300))
+    w_stable = w_abs * stable
     params = {"activation": act.name, "weights": weights, "alpha": alpha, "sigma_w": sigma_w,
               "sigma_b": sigma_b, "depth": int(depth), "width": int(width),
               "samples": int(samples), **stationary,
               ("proposal_variances" if nu is None else "proposal_scales"): scales.tolist(),
               "seed_entropy": str(getattr(getattr(rng.bit_generator, "seed_seq", None), "entropy", None))}
-    return KacRiceEstimate(_mean_se(w_abs), _mean_se(w_abs * stable), _mean_se(sign * w_abs),
-                           ess, int(samples), pareto_k(log_w), params)
+    return KacRiceEstimate(_mean_se(w_abs), _mean_se(w_stable), _mean_se(sign * w_abs),
+                           _ess(w_abs), int(samples), pareto_k(log_w), params,
+                           ess_stable=_ess(w_stable),
+                           pareto_k_stable=pareto_k(np.where(stable, log_w, -np.inf)))

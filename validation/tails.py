@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import logsumexp
 
 __all__ = ["PARETO_K_RELIABLE", "pareto_k"]
 
@@ -37,7 +38,8 @@ def _gpd_shape(excess: np.ndarray) -> float:
     theta += 1.0 / excess[-1]
     shape = np.mean(np.log1p(-theta[:, None] * excess[None]), axis=1)
     profile = n * (np.log(-theta / shape) - shape - 1.0)
-    weight = 1.0 / np.sum(np.exp(profile[None] - profile[:, None]), axis=1)
+    # 1 / sum_j exp(profile_j - profile_i), in logs: the differences can exceed 700
+    weight = np.exp(-logsumexp(profile[None] - profile[:, None], axis=1))
     theta_hat = np.sum(theta * weight) / np.sum(weight)
     k = float(np.mean(np.log1p(-theta_hat * excess)))
     return (n * k + 10 * 0.5) / (n + 10)

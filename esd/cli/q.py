@@ -170,12 +170,17 @@ def _kac_rice_mc(args):
                 continue
             lo, hi = m["q_all"]["mean_ci"]
             v, se = r["expected_q_all"]["value"], r["expected_q_all"]["stderr"]
+            lo_s, hi_s = m["q_stable"]["mean_ci"]
+            vs, ses = r["expected_q_stable"]["value"], r["expected_q_stable"]["stderr"]
             out["comparison"].append({
                 "width": m["width"], "depth": m["depth"], "measured_q_all": m["q_all"]["mean"],
                 "measured_ci": [lo, hi], "expected_q_all": v, "stderr": se,
                 # the two error bars (CI of the measured mean, 2 SE of the estimate) overlap
                 "within_error_bars": bool(v + 2 * se >= lo and v - 2 * se <= hi),
-                "measured_index_sum_ok": m.get("index_sum_ok")})
+                "reliable": r["reliable"], "measured_q_stable": m["q_stable"]["mean"],
+                "measured_q_stable_ci": [lo_s, hi_s], "expected_q_stable": vs, "stderr_stable": ses,
+                "q_stable_within_error_bars": bool(vs + 2 * ses >= lo_s and vs - 2 * ses <= hi_s),
+                "reliable_stable": r["reliable_stable"], "measured_index_sum_ok": m.get("index_sum_ok")})
     return emit(out, args, render_kac_rice)
 
 
@@ -217,7 +222,8 @@ def cmd_predict_q(args):
             kr = by_key[(r["width"], r["depth"])]
             r["kac_rice_mc"] = {k: kr[k] for k in ("expected_q_all", "expected_q_stable",
                                                    "index_mean", "ess", "pareto_k", "reliable",
-                                                   "samples")}
+                                                   "ess_stable", "pareto_k_stable",
+                                                   "reliable_stable", "samples")}
     out = {"params": {"method": args.method, "activation": args.activation,
                       "weights": args.weights, "sigma_w": args.sigma_w,
                       "sigma_b": args.sigma_b, "widths": widths, "depths": depths},

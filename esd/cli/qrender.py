@@ -23,17 +23,22 @@ def render_fixed_points(out):
 
 def render_kac_rice(out):
     print(f"{'N':>5} {'L':>4} {'E[Q_all]':>16} {'E[Q_stable]':>16} {'mean index':>16} {'ESS':>8} "
-          f"{'Pareto k':>9}")
+          f"{'Pareto k':>9} {'k stable':>9}")
     for r in out["predictions"]:
         cell = [f"{r[k]['value']:.3f} +- {r[k]['stderr']:.3f}"
                 for k in ("expected_q_all", "expected_q_stable", "index_mean")]
-        flag = "" if r["reliable"] else "  (unreliable: heavy-tailed weights)"
+        flags = [name for name, ok in (("E[Q_all]", r["reliable"]), ("E[Q_stable]", r["reliable_stable"]))
+                 if not ok]
+        flag = f"  (unreliable, heavy-tailed weights: {', '.join(flags)})" if flags else ""
         print(f"{r['width']:>5} {r['depth']:>4} {cell[0]:>16} {cell[1]:>16} {cell[2]:>16} "
-              f"{r['ess']:>8.0f} {r['pareto_k']:>9.2f}{flag}")
+              f"{r['ess']:>8.0f} {r['pareto_k']:>9.2f} {r['pareto_k_stable']:>9.2f}{flag}")
     for c in out.get("comparison", []):
         print(f"N={c['width']} L={c['depth']}: measured Q_all {c['measured_q_all']:.3f} "
               f"{c['measured_ci']}; Kac-Rice {c['expected_q_all']:.3f} +- {c['stderr']:.3f}: "
-              f"{'within' if c['within_error_bars'] else 'outside'} the error bars")
+              f"{'within' if c['within_error_bars'] else 'outside'} the error bars; Q_stable "
+              f"{c['measured_q_stable']:.3f} {c['measured_q_stable_ci']} against "
+              f"{c['expected_q_stable']:.3f} +- {c['stderr_stable']:.3f}: "
+              f"{'within' if c['q_stable_within_error_bars'] else 'outside'}")
 
 
 def render_predictions(out):
@@ -50,7 +55,8 @@ def render_predictions(out):
                   f"{e['expected_q_all']['stderr']:.3f}, E[Q_stable] "
                   f"{e['expected_q_stable']['value']:.3f} +- {e['expected_q_stable']['stderr']:.3f}, "
                   f"ESS {e['ess']:.0f}, Pareto k {e['pareto_k']:.2f}"
-                  f"{'' if e['reliable'] else ' (unreliable)'}")
+                  f"{'' if e['reliable'] else ' (unreliable)'}, k of E[Q_stable] "
+                  f"{e['pareto_k_stable']:.2f}{'' if e['reliable_stable'] else ' (unreliable)'}")
         if "kac_rice_fixed_point" in r:
             print(f"{'':>11}J at a fixed point: Kac-Rice rate "
                   f"{r['kac_rice_fixed_point']['rate']:.5f}, Q_all (KR) "
