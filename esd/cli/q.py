@@ -39,6 +39,12 @@ def _alpha(args):
     return 1.0 if args.weights == "cauchy" else getattr(args, "alpha", None)
 
 
+def band_meets(estimate, ci):
+    """The estimate's 2-standard-error band ({value, stderr}) meets the interval ``ci``."""
+    v, se = estimate["value"], estimate["stderr"]
+    return bool(v + 2.0 * se >= ci[0] and v - 2.0 * se <= ci[1])
+
+
 def q_row(width, depth, stats):
     """One JSON object of the issue's schema from :func:`validation.qstats.q_statistics`."""
     return {
@@ -168,18 +174,17 @@ def _kac_rice_mc(args):
             r = by_key.get((m["width"], m["depth"]))
             if r is None:
                 continue
-            lo, hi = m["q_all"]["mean_ci"]
-            v, se = r["expected_q_all"]["value"], r["expected_q_all"]["stderr"]
-            lo_s, hi_s = m["q_stable"]["mean_ci"]
-            vs, ses = r["expected_q_stable"]["value"], r["expected_q_stable"]["stderr"]
+            qa, qs = r["expected_q_all"], r["expected_q_stable"]
             out["comparison"].append({
                 "width": m["width"], "depth": m["depth"], "measured_q_all": m["q_all"]["mean"],
-                "measured_ci": [lo, hi], "expected_q_all": v, "stderr": se,
+                "measured_ci": list(m["q_all"]["mean_ci"]), "expected_q_all": qa["value"],
+                "stderr": qa["stderr"],
                 # the two error bars (CI of the measured mean, 2 SE of the estimate) overlap
-                "within_error_bars": bool(v + 2 * se >= lo and v - 2 * se <= hi),
+                "within_error_bars": band_meets(qa, m["q_all"]["mean_ci"]),
                 "reliable": r["reliable"], "measured_q_stable": m["q_stable"]["mean"],
-                "measured_q_stable_ci": [lo_s, hi_s], "expected_q_stable": vs, "stderr_stable": ses,
-                "q_stable_within_error_bars": bool(vs + 2 * ses >= lo_s and vs - 2 * ses <= hi_s),
+                "measured_q_stable_ci": list(m["q_stable"]["mean_ci"]), "expected_q_stable": qs["value"],
+                "stderr_stable": qs["stderr"],
+                "q_stable_within_error_bars": band_meets(qs, m["q_stable"]["mean_ci"]),
                 "reliable_stable": r["reliable_stable"], "measured_index_sum_ok": m.get("index_sum_ok")})
     return emit(out, args, render_kac_rice)
 
@@ -282,8 +287,7 @@ def compare_predictions(predictions, measured) -> list[dict]:
             # an estimate with its own error: its 2-standard-error band meets the interval
             est = p["kac_rice_mc"]["expected_q_all"]
             predicted["kac_rice_mc"] = est["value"]
-            within["kac_rice_mc"] = bool(est["value"] + 2 * est["stderr"] >= lo
-                                         and est["value"] - 2 * est["stderr"] <= hi)
+            within["kac_rice_mc"] = band_meets(est, (lo, hi))
         predicted["contraction"] = 1.0 if certain else None
         within["contraction"] = bool(certain and m["q_all"]["max"] == 1)
         out.append({
