@@ -1,17 +1,18 @@
 """Why the search finds no point on some deep Cauchy networks: two diagnostics on replayed networks.
 
     python benchmarks/bench_gain_path.py [--sweep cauchy-s3] [--width 30] [--depth 32]
-        [--nets 2,5] [--steps 100000] [--edge-rounds 40] [--json]
+        [--nets 2,10] [--paths 2] [--steps 100000] [--edge-rounds 40] [--json]
 
 Replays networks of an archived sweep cell (``figures/fixed_points/sweeps/SWEEP``) from their
 seeds (``validation.cells.network_seed``, the sweep seed of ``make_figures``); by default the
 first two networks on which the sweep found no fixed point. For each:
 
-* **gain path**: follows one lifted gain path (``validation.fpgain.track``, a random offset)
-  from beta = 0 for ``--steps`` steps, and prints how far it got: the largest beta reached,
-  quantiles of beta over the accepted steps, how often beta turned back, crossings of beta = 1
-  and seconds per step. A path that turns back hundreds of times below beta = 1 is long, not
-  stalled: the sweep's ``lifted_steps`` bound the search, not the continuation.
+* **gain paths**: follows ``--paths`` lifted gain paths (``validation.fpgain.track``; path j of
+  network k has its offset from ``numpy.random.default_rng(1000 j + k)``) from beta = 0 for at
+  most ``--steps`` steps each, and prints how far each got: how it ended (``steps``: budget
+  spent; ``stalled``: step below ``STEP_MIN``), the largest beta reached, quantiles of beta
+  over the accepted steps, how often beta turned back, crossings of beta = 1 and seconds per
+  step.
 * **edge bisection** (``--edge-rounds``, when the iteration ends on an attracting cycle of
   period p >= 2): the map swaps the cycle's phases, so the boundary between the starts that
   reach phase 0 and those that reach phase 1 is invariant and contains a fixed point. Each
@@ -147,6 +148,7 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=30)
     ap.add_argument("--depth", type=int, default=32)
     ap.add_argument("--nets", default=None, help="network indices, e.g. 2,5 (default: the first two with no point)")
+    ap.add_argument("--paths", type=int, default=2)
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--edge-rounds", type=int, default=40)
     ap.add_argument("--json", action="store_true")
@@ -160,7 +162,7 @@ def main(argv=None):
             net = replay(cell, k)
             m, lifted = _Map(net), _Lifted(net)
             row = {"net": k, "sweep_q_all": records[k]["q_all"], "sweep_index_sum": records[k]["index_sum"],
-                   "gain_path": gain_path(lifted, args.steps, seed=k)}
+                   "gain_paths": [gain_path(lifted, args.steps, seed=1000 * j + k) for j in range(args.paths)]}
             cycle = attracting_cycle(m, seed=k)
             row["edge"] = (edge_bisection(m, lifted, cycle, args.edge_rounds)
                            if cycle is not None and len(cycle) >= 2 and args.edge_rounds else None)
